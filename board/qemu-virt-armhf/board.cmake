@@ -1,0 +1,3 @@
+# QEMU's 'virt' machine with an ARMv7 (armhf) CPU, the reference for ARM terminals in CI.
+# Its storage is virtio block (eMMC-like), so the journal is a flash image in a file.
+set(BOARD_DEFINES BOARD_HAS_FLASH_FILE)

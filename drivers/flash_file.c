@@ -1,0 +1,194 @@
+/*
+ * Flash emulation in a file. It enforces flash semantics on purpose: an erase sets a block to
+ * 0xFF and a program may only clear bits, so journal code that would overwrite in place fails
+ * here, on the developer's machine, instead of on a NOR part in the field.
+ *
+ * The image is written in full when created so that later fdatasync() calls only flush data:
+ * with every block already allocated, ext4 has no metadata to commit per append.
+ */
+#define _GNU_SOURCE
+#include "drivers/flash_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct flash_file {
+    struct hal_flash dev;
+    int fd;
+    uint8_t *scratch; /* one program unit's worth of old contents, for the bit check */
+    size_t scratch_len;
+};
+
+static int full_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int ff_read(struct hal_flash *dev, uint64_t off, void *buf, size_t len)
+{
+    struct flash_file *f = (struct flash_file *)dev;
+    if (off > dev->geo.size || len > dev->geo.size - off)
+        return -EINVAL;
+    return full_pread(f->fd, buf, len, off);
+}
+
+static int ff_prog(struct hal_flash *dev, uint64_t off, const void *buf, size_t len)
+{
+    struct flash_file *f = (struct flash_file *)dev;
+    const uint32_t unit = dev->geo.prog_size;
+    if (off > dev->geo.size || len > dev->geo.size - off || off % unit || len % unit)
+        return -EINVAL;
+    /* Check in scratch-sized pieces so a large program needs no large buffer. */
+    const uint8_t *src = buf;
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < f->scratch_len ? len - done : f->scratch_len;
+        int rc = full_pread(f->fd, f->scratch, n, off + done);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            if ((f->scratch[i] & src[done + i]) != src[done + i])
+                return -EINVAL; /* would set a bit: only an erase can */
+        done += n;
+    }
+    return full_pwrite(f->fd, buf, len, off);
+}
+
+static int ff_erase(struct hal_flash *dev, uint32_t block)
+{
+    struct flash_file *f = (struct flash_file *)dev;
+    uint64_t off = (uint64_t)block * dev->geo.erase_size;
+    if (off >= dev->geo.size)
+        return -EINVAL;
+    memset(f->scratch, 0xFF, f->scratch_len);
+    for (uint32_t done = 0; done < dev->geo.erase_size;) {
+        size_t n = dev->geo.erase_size - done;
+        if (n > f->scratch_len)
+            n = f->scratch_len;
+        int rc = full_pwrite(f->fd, f->scratch, n, off + done);
+        if (rc)
+            return rc;
+        done += (uint32_t)n;
+    }
+    return 0;
+}
+
+static int ff_sync(struct hal_flash *dev)
+{
+    struct flash_file *f = (struct flash_file *)dev;
+    return fdatasync(f->fd) ? -errno : 0;
+}
+
+static void ff_close(struct hal_flash *dev)
+{
+    struct flash_file *f = (struct flash_file *)dev;
+    close(f->fd);
+    free(f->scratch);
+    free(f);
+}
+
+static const struct hal_flash_api flash_file_api = {
+    .read = ff_read, .prog = ff_prog, .erase = ff_erase, .sync = ff_sync, .close = ff_close};
+
+static int fill_erased(int fd, uint64_t size)
+{
+    static uint8_t ones[65536];
+    memset(ones, 0xFF, sizeof ones);
+    for (uint64_t off = 0; off < size;) {
+        size_t n = size - off < sizeof ones ? (size_t)(size - off) : sizeof ones;
+        int rc = full_pwrite(fd, ones, n, off);
+        if (rc)
+            return rc;
+        off += n;
+    }
+    return fsync(fd) ? -errno : 0;
+}
+
+int flash_file_open(const char *path, const struct hal_flash_geometry *geo, struct hal_flash **out,
+                    char *err, size_t errlen)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        /* Build the image under a temporary name so a cut during creation leaves no half image. */
+        char tmp[4096];
+        if ((size_t)snprintf(tmp, sizeof tmp, "%s.new", path) >= sizeof tmp) {
+            snprintf(err, errlen, "path too long");
+            return -ENAMETOOLONG;
+        }
+        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            int e = errno;
+            snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+            return -e;
+        }
+        int rc = fill_erased(fd, geo->size);
+        if (rc == 0 && rename(tmp, path) != 0)
+            rc = -errno;
+        if (rc) {
+            snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
+            close(fd);
+            unlink(tmp);
+            return rc;
+        }
+    }
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != geo->size) {
+        snprintf(err, errlen, "%s is %lld bytes but the configured size is %llu; refusing to resize "
+                 "a journal image",
+                 path, (long long)st.st_size, (unsigned long long)geo->size);
+        close(fd);
+        return -EINVAL;
+    }
+    struct flash_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        close(fd);
+        return -ENOMEM;
+    }
+    f->dev.api = &flash_file_api;
+    f->dev.geo = *geo;
+    f->fd = fd;
+    f->scratch_len = geo->prog_size > 4096 ? geo->prog_size : 4096;
+    f->scratch = malloc(f->scratch_len);
+    if (!f->scratch) {
+        ff_close(&f->dev);
+        return -ENOMEM;
+    }
+    *out = &f->dev;
+    return 0;
+}

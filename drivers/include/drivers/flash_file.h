@@ -1,0 +1,16 @@
+/* Flash emulated in a file, for terminals whose storage is eMMC/SD behind a filesystem. */
+#ifndef DRIVERS_FLASH_FILE_H
+#define DRIVERS_FLASH_FILE_H
+
+#include <stddef.h>
+
+#include "hal/flash.h"
+
+/*
+ * Opens (creating and filling with 0xFF if missing) a flash image of the given geometry.
+ * An existing image of another size is refused rather than resized: it holds sales.
+ */
+int flash_file_open(const char *path, const struct hal_flash_geometry *geo, struct hal_flash **out,
+                    char *err, size_t errlen);
+
+#endif

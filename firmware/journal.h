@@ -1,0 +1,125 @@
+/*
+ * The journal: sales kept on flash until every backend has them. The format is specified in
+ * docs/FORMAT.md; this header is the firmware's view of it.
+ *
+ * A log of records in a ring of erase blocks. Sales are appended and synced before the caller
+ * acknowledges them. Delivery progress is appended too, as per-backend watermarks ("every sale
+ * below seq N is done"), never by rewriting a sale, so the same code runs on NOR and NAND.
+ *
+ * RAM is fixed at mount: a read buffer, a write buffer and the duplicate window. Nothing grows
+ * with the number of records stored.
+ */
+#ifndef TILLSYNC_JOURNAL_H
+#define TILLSYNC_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hal/flash.h"
+
+#define JOURNAL_FORMAT_VERSION 1
+#define JOURNAL_MAX_BACKENDS   8
+#define JOURNAL_DUP_WINDOW     10000 /* most recent sales whose txn is recognised as a resend */
+#define JOURNAL_MAX_TXN        64
+#define JOURNAL_MAX_RECORD     (72u * 1024u) /* a 64 KiB request line, normalised, fits */
+
+struct journal_pos {
+    uint32_t block;
+    uint32_t off;
+    uint64_t block_seq; /* tells a reused block from the one the position was taken in */
+};
+
+struct journal_backend {
+    uint32_t id;                  /* crc32 of the backend's name: survives reordering the config */
+    uint64_t watermark;           /* every sale with seq < watermark is delivered or dead-lettered */
+    uint64_t delivered_total;     /* sales ever delivered to this backend */
+    uint64_t dead_total;          /* sales ever dead-lettered for this backend */
+    uint64_t queued;              /* sales with seq >= watermark still in the journal */
+    uint64_t persisted_watermark; /* the watermark as last written to flash */
+    struct journal_pos cursor;    /* where to look for the next sale to deliver */
+};
+
+struct journal_sale {
+    uint64_t seq;
+    uint64_t accepted_ms; /* daemon's wall clock when stored; for ages, not ordering */
+    const char *txn;      /* NUL-terminated, valid until the next journal call */
+    const char *body;     /* the normalised sale JSON, NUL-terminated, same lifetime */
+    size_t body_len;
+    struct journal_pos pos; /* where the record starts */
+    struct journal_pos next; /* just after it */
+};
+
+/* What mount found; what `tillsyncctl verify` prints. */
+struct journal_report {
+    uint32_t blocks, blocks_used, blocks_bad_header;
+    uint64_t sales, marks;
+    uint64_t corrupt_records;  /* CRC failures inside the log: bit flips, bad cells */
+    uint64_t torn_tail;        /* an append cut by power loss, never acknowledged */
+    uint32_t erase_min, erase_max;
+    uint64_t erase_sum;
+};
+
+struct dup_window;
+
+struct journal {
+    struct hal_flash *flash;
+    uint32_t nblocks, erase_size, prog_size, hdr_area;
+    /* the ring: blocks tail .. head (mod nblocks) are in use */
+    int empty;
+    uint32_t head, tail, used;
+    uint64_t head_seq; /* block_seq of head */
+    uint32_t head_off; /* append position in head */
+    int head_sealed;   /* head has unreadable bytes after its last record: append elsewhere */
+    uint64_t next_seq; /* sale seq of the next append */
+    uint32_t erase_hint; /* erase count carried to blocks whose header was lost */
+    struct journal_backend backends[JOURNAL_MAX_BACKENDS];
+    unsigned nbackends;
+    struct journal_report report;
+    struct dup_window *dups;
+    uint8_t *rbuf, *wbuf;
+    size_t buf_size;
+};
+
+/*
+ * Mounts the journal on flash, recovering from whatever a power cut left. backend_ids are the
+ * ids of the configured backends, in config order; indexes below refer to that order.
+ * Returns 0, -EPROTO for a journal written by newer firmware or with another geometry (it is
+ * left untouched), or another negative errno. err gets a reason.
+ */
+int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *backend_ids,
+                  unsigned nbackends, char *err, size_t errlen);
+void journal_unmount(struct journal *j);
+
+/* Returns the id a backend of that name has in the journal. */
+uint32_t journal_backend_id(const char *name);
+
+/*
+ * Looks txn up in the duplicate window. Returns 1 and the sale's seq if it was stored.
+ */
+int journal_find_txn(struct journal *j, const char *txn, uint64_t *seq);
+
+/*
+ * Appends a sale and syncs it. On 0 the sale is durable. -ENOSPC: the journal is full of sales
+ * not yet delivered; -EMSGSIZE: the record cannot fit an erase block; others: device failure.
+ */
+int journal_append_sale(struct journal *j, const char *txn, const char *body, size_t body_len,
+                        uint64_t accepted_ms, uint64_t *seq_out);
+
+/* The oldest sale backend b has not done. Returns 1 if there is one, 0 if none, <0 on error. */
+int journal_next_sale(struct journal *j, unsigned b, struct journal_sale *out);
+
+/*
+ * Records that backend b is done with the sale last returned by journal_next_sale(): delivered,
+ * or dead-lettered with a reason (dead_reason != NULL). Delivery marks are only written by
+ * journal_flush_marks(); a dead letter is written at once, since its reason is worth keeping.
+ */
+int journal_sale_done(struct journal *j, unsigned b, const struct journal_sale *s,
+                      const char *dead_reason);
+
+/* Writes a watermark for every backend that advanced. Not synced: a lost mark costs a resend. */
+int journal_flush_marks(struct journal *j);
+int journal_sync(struct journal *j);
+
+uint64_t journal_used_bytes(const struct journal *j);
+
+#endif

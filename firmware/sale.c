@@ -1,0 +1,359 @@
+#include "sale.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "card.h"
+
+#define MAX_TOTAL     1e12
+#define MAX_ITEMS     500
+#define MAX_TEXT      256 /* customer fields, item sku and name */
+#define MAX_SOURCE    64
+
+int sale_valid_txn(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > SALE_MAX_TXN)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static int digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 1;
+}
+
+int sale_valid_rfc3339(const char *s)
+{
+    /* full-date "T" full-time, RFC 3339 section 5.6 */
+    int y, mo, d, h, mi, se, oh, om;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &se))
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 ||
+        mi > 59 || se > 60)
+        return 0;
+    const char *p = s + 19;
+    if (*p == '.') {
+        const char *f = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == f)
+            return 0;
+    }
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+        return 1;
+    return (*p == '+' || *p == '-') && digits(p + 1, 2, &oh) && p[3] == ':' &&
+           digits(p + 4, 2, &om) && p[6] == '\0' && oh <= 23 && om <= 59;
+}
+
+int sale_valid_currency(const char *s)
+{
+    /* ISO 4217 alphabetic codes in use (XXX, "no currency", is not a sale's currency). */
+    static const char codes[] =
+        "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD "
+        "BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP "
+        "DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR "
+        "IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD "
+        "MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB "
+        "PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD "
+        "SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS "
+        "VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA "
+        "YER ZAR ZMW ZWG ZWL";
+    if (strlen(s) != 3)
+        return 0;
+    for (int i = 0; i < 3; i++)
+        if (s[i] < 'A' || s[i] > 'Z')
+            return 0;
+    for (const char *c = codes; *c; c += 4)
+        if (memcmp(c, s, 3) == 0)
+            return 1;
+    return 0;
+}
+
+int sale_valid_utf8(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p++;
+        int more;
+        uint32_t cp, min;
+        if (c < 0x80)
+            continue;
+        else if ((c & 0xE0) == 0xC0)
+            more = 1, cp = c & 0x1F, min = 0x80;
+        else if ((c & 0xF0) == 0xE0)
+            more = 2, cp = c & 0x0F, min = 0x800;
+        else if ((c & 0xF8) == 0xF0)
+            more = 3, cp = c & 0x07, min = 0x10000;
+        else
+            return 0;
+        if (end - p < more)
+            return 0;
+        while (more--) {
+            if ((*p & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (*p++ & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- validation ---- */
+
+struct check {
+    char *err;
+    size_t errlen;
+    int failed;
+};
+
+static int fail(struct check *c, const char *fmt, ...)
+{
+    if (!c->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, c->errlen, fmt, ap);
+        va_end(ap);
+        c->failed = 1;
+    }
+    return -1;
+}
+
+/* Every key, string and number anywhere in the request, wherever it came from. */
+static int find_card(const cJSON *it, char *path, size_t pathlen)
+{
+    for (; it; it = it->next) {
+        if (it->string && card_number_in(it->string, strlen(it->string))) {
+            snprintf(path, pathlen, "%s", it->string);
+            return 1;
+        }
+        if (cJSON_IsString(it) && card_number_in(it->valuestring, strlen(it->valuestring))) {
+            snprintf(path, pathlen, "%s", it->string ? it->string : "request");
+            return 1;
+        }
+        if (cJSON_IsNumber(it) && fabs(it->valuedouble) >= 1e12 && fabs(it->valuedouble) < 1e20) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%.0f", fabs(it->valuedouble));
+            if (card_number_in(buf, strlen(buf))) {
+                snprintf(path, pathlen, "%s", it->string ? it->string : "request");
+                return 1;
+            }
+        }
+        if ((cJSON_IsObject(it) || cJSON_IsArray(it)) && find_card(it->child, path, pathlen)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_integer(const cJSON *v, double lo, double hi)
+{
+    return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) && v->valuedouble >= lo &&
+           v->valuedouble <= hi;
+}
+
+/* Rejects a second occurrence of a key: which one the POS meant is anybody's guess. */
+static int once(struct check *c, const cJSON *obj, const char *key, const char *path)
+{
+    int n = 0;
+    for (const cJSON *it = obj->child; it; it = it->next)
+        n += it->string && strcmp(it->string, key) == 0;
+    if (n > 1)
+        return fail(c, "%s%s: given more than once", path, key);
+    return 0;
+}
+
+static const cJSON *text(struct check *c, const cJSON *obj, const char *key, const char *path,
+                         int required, size_t maxlen)
+{
+    if (once(c, obj, key, path))
+        return NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) {
+        if (required)
+            fail(c, "%s%s: required", path, key);
+        return NULL;
+    }
+    if (!cJSON_IsString(v))
+        return fail(c, "%s%s: must be a string", path, key), NULL;
+    size_t n = strlen(v->valuestring);
+    if (n == 0 && required)
+        return fail(c, "%s%s: must not be empty", path, key), NULL;
+    if (n > maxlen)
+        return fail(c, "%s%s: longer than %zu bytes", path, key, maxlen), NULL;
+    return v;
+}
+
+static void copy_text(cJSON *dst, const char *key, const cJSON *v)
+{
+    if (v)
+        cJSON_AddStringToObject(dst, key, v->valuestring);
+}
+
+static cJSON *check_customer(struct check *c, const cJSON *cust)
+{
+    static const char *const keys[] = {"email", "phone", "first_name", "last_name", "id"};
+    if (!cJSON_IsObject(cust))
+        return fail(c, "customer: must be an object"), NULL;
+    cJSON *out = cJSON_CreateObject();
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const cJSON *v = text(c, cust, keys[i], "customer.", 0, MAX_TEXT);
+        if (v && i == 0) {
+            const char *at = strchr(v->valuestring, '@');
+            if (!at || at == v->valuestring || !at[1] || strchr(at + 1, '@') ||
+                strpbrk(v->valuestring, " \t\r\n"))
+                fail(c, "customer.email: not an email address");
+        }
+        copy_text(out, keys[i], v);
+    }
+    return out;
+}
+
+static cJSON *check_items(struct check *c, const cJSON *items)
+{
+    if (!cJSON_IsArray(items))
+        return fail(c, "items: must be an array"), NULL;
+    if (cJSON_GetArraySize(items) > MAX_ITEMS)
+        return fail(c, "items: more than %d", MAX_ITEMS), NULL;
+    cJSON *out = cJSON_CreateArray();
+    int i = 0;
+    for (const cJSON *it = items->child; it && !c->failed; it = it->next, i++) {
+        char path[32];
+        snprintf(path, sizeof path, "items[%d].", i);
+        if (!cJSON_IsObject(it)) {
+            fail(c, "items[%d]: must be an object", i);
+            break;
+        }
+        const cJSON *sku = text(c, it, "sku", path, 1, MAX_TEXT);
+        const cJSON *name = text(c, it, "name", path, 1, MAX_TEXT);
+        const cJSON *qty = cJSON_GetObjectItemCaseSensitive(it, "qty");
+        const cJSON *price = cJSON_GetObjectItemCaseSensitive(it, "unit_price");
+        if (c->failed)
+            break;
+        if (!qty || !cJSON_IsNumber(qty) || !(qty->valuedouble > 0) || qty->valuedouble > 1e9)
+            fail(c, "%sqty: %s", path, qty ? "must be a number greater than 0" : "required");
+        else if (!price || !is_integer(price, -MAX_TOTAL, MAX_TOTAL))
+            fail(c, "%sunit_price: %s", path,
+                 price ? "must be an integer in minor currency units" : "required");
+        if (c->failed)
+            break;
+        cJSON *o = cJSON_CreateObject();
+        copy_text(o, "sku", sku);
+        copy_text(o, "name", name);
+        cJSON_AddNumberToObject(o, "qty", qty->valuedouble);
+        cJSON_AddNumberToObject(o, "unit_price", price->valuedouble);
+        cJSON_AddItemToArray(out, o);
+    }
+    return out;
+}
+
+int sale_parse(const char *line, size_t len, struct sale *out, char *err, size_t errlen)
+{
+    struct check c = {err, errlen, 0};
+    memset(out, 0, sizeof *out);
+    if (!sale_valid_utf8(line, len))
+        return fail(&c, "request: not valid UTF-8");
+    const char *end = NULL;
+    cJSON *req = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    if (!req)
+        return fail(&c, "request: not valid JSON");
+    while (end && end < line + len && (*end == ' ' || *end == '\t' || *end == '\r'))
+        end++;
+    if (end != line + len) {
+        cJSON_Delete(req);
+        return fail(&c, "request: one JSON object per line");
+    }
+    if (!cJSON_IsObject(req)) {
+        cJSON_Delete(req);
+        return fail(&c, "request: must be a JSON object");
+    }
+    char where[128];
+    if (find_card(req->child, where, sizeof where)) {
+        cJSON_Delete(req);
+        return fail(&c, "%s: looks like a payment card number; card data is never stored", where);
+    }
+
+    cJSON *norm = cJSON_CreateObject();
+    const cJSON *event = text(&c, req, "event", "", 1, 64);
+    if (event && strcmp(event->valuestring, "sale.completed") != 0)
+        fail(&c, "event: unsupported (expected \"sale.completed\")");
+    const cJSON *txn = c.failed ? NULL : text(&c, req, "txn", "", 1, SALE_MAX_TXN);
+    if (txn && !sale_valid_txn(txn->valuestring))
+        fail(&c, "txn: 1-64 characters of A-Z a-z 0-9 . _ : -");
+    const cJSON *at = c.failed ? NULL : text(&c, req, "at", "", 1, 64);
+    if (at && !sale_valid_rfc3339(at->valuestring))
+        fail(&c, "at: must be an RFC 3339 date-time with Z or an offset");
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(req, "total");
+    if (!c.failed && !once(&c, req, "total", "") && !is_integer(total, 0, MAX_TOTAL))
+        fail(&c, "total: %s", total ? "must be an integer from 0 to 10^12 (minor units)"
+                                    : "required");
+    const cJSON *currency = c.failed ? NULL : text(&c, req, "currency", "", 1, 3);
+    if (!c.failed && !currency)
+        fail(&c, "currency: required");
+    if (currency && !sale_valid_currency(currency->valuestring))
+        fail(&c, "currency: not an ISO 4217 currency code");
+    const cJSON *source = c.failed ? NULL : text(&c, req, "source", "", 0, MAX_SOURCE);
+    if (source && !source->valuestring[0])
+        fail(&c, "source: must not be empty");
+    if (!c.failed) {
+        cJSON_AddStringToObject(norm, "txn", txn->valuestring);
+        cJSON_AddStringToObject(norm, "at", at->valuestring);
+        cJSON_AddNumberToObject(norm, "total", total->valuedouble);
+        cJSON_AddStringToObject(norm, "currency", currency->valuestring);
+        copy_text(norm, "source", source);
+    }
+    const cJSON *cust = cJSON_GetObjectItemCaseSensitive(req, "customer");
+    if (!c.failed && cust && !once(&c, req, "customer", "")) {
+        cJSON *o = check_customer(&c, cust);
+        if (o)
+            cJSON_AddItemToObject(norm, "customer", o);
+    }
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "items");
+    if (!c.failed && items && !once(&c, req, "items", "")) {
+        cJSON *o = check_items(&c, items);
+        if (o)
+            cJSON_AddItemToObject(norm, "items", o);
+    }
+    if (!c.failed) {
+        snprintf(out->txn, sizeof out->txn, "%s", txn->valuestring);
+        out->body = cJSON_PrintUnformatted(norm);
+        if (!out->body)
+            fail(&c, "request: out of memory");
+        else
+            out->body_len = strlen(out->body);
+    }
+    cJSON_Delete(norm);
+    cJSON_Delete(req);
+    return c.failed ? -1 : 0;
+}
+
+void sale_free(struct sale *s)
+{
+    free(s->body);
+    s->body = NULL;
+}

@@ -1,0 +1,185 @@
+/*
+ * tillsyncd: the daemon. One thread, one event loop:
+ *   POS intake (board's intake driver) -> validation -> journal (synced) -> reply
+ *   journal -> delivery (libcurl multi) -> backends
+ *   control socket -> status
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "board/board.h"
+#include "clock.h"
+#include "config.h"
+#include "control.h"
+#include "delivery.h"
+#include "journal.h"
+#include "log.h"
+#include "pos_intake.h"
+
+struct daemon {
+    struct config cfg;
+    struct journal journal;
+    struct delivery *delivery;
+    struct pos_intake intake;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tillsyncd --config PATH\n"
+               "       tillsyncd --help | --version\n"
+               "Runs in the foreground until SIGTERM or SIGINT. See README.md.\n");
+}
+
+static char *status_json(struct daemon *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "terminal_id", d->cfg.terminal_id);
+    cJSON_AddStringToObject(o, "version", TILLSYNC_VERSION);
+    cJSON_AddStringToObject(o, "board", board_name());
+    cJSON *j = cJSON_AddObjectToObject(o, "journal");
+    cJSON_AddNumberToObject(j, "size_bytes", (double)d->cfg.journal_size);
+    cJSON_AddNumberToObject(j, "used_bytes", (double)journal_used_bytes(&d->journal));
+    cJSON_AddNumberToObject(j, "corrupt_records", (double)d->journal.report.corrupt_records);
+    cJSON *in = cJSON_AddObjectToObject(o, "intake");
+    cJSON_AddNumberToObject(in, "accepted", (double)d->intake.accepted);
+    cJSON_AddNumberToObject(in, "duplicates", (double)d->intake.duplicates);
+    cJSON_AddNumberToObject(in, "rejected", (double)d->intake.rejected);
+    cJSON_AddNumberToObject(in, "refused_retry", (double)d->intake.refused);
+    cJSON *arr = cJSON_AddArrayToObject(o, "backends");
+    uint64_t oldest = delivery_status(d->delivery, arr);
+    uint64_t now = clock_wall_ms();
+    cJSON_AddNumberToObject(o, "oldest_queued_age_s",
+                            oldest && now > oldest ? (double)((now - oldest) / 1000) : 0);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static char *on_control(void *ctx, const char *request)
+{
+    if (strcmp(request, "status") == 0)
+        return status_json(ctx);
+    return strdup("{\"error\":\"unknown command\"}");
+}
+
+static int open_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("tillsyncd %s (board %s)\n", TILLSYNC_VERSION, board_name());
+            return 0;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path) {
+        usage(stderr);
+        return 2;
+    }
+
+    static struct daemon d;
+    char err[512];
+    if (config_load(config_path, &d.cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "tillsyncd: %s\n", err);
+        return 2;
+    }
+    struct board_flash_params fp = {d.cfg.journal_driver, d.cfg.journal_path, d.cfg.journal_size,
+                                    d.cfg.journal_erase_size, d.cfg.journal_prog_size};
+    struct hal_flash *flash = NULL;
+    if (board_flash_open(&fp, &flash, err, sizeof err) != 0) {
+        log_error("journal: %s", err);
+        return 1;
+    }
+    uint32_t ids[CONFIG_MAX_BACKENDS];
+    for (unsigned i = 0; i < d.cfg.nbackends; i++)
+        ids[i] = journal_backend_id(d.cfg.backends[i].name);
+    if (journal_mount(&d.journal, flash, ids, d.cfg.nbackends, err, sizeof err) != 0) {
+        log_error("journal: %s", err);
+        return 1;
+    }
+    const struct journal_report *r = &d.journal.report;
+    log_info("journal mounted: %llu sales, %u of %u blocks in use, %llu corrupt records, "
+             "%llu torn appends recovered",
+             (unsigned long long)r->sales, d.journal.used, r->blocks,
+             (unsigned long long)r->corrupt_records, (unsigned long long)r->torn_tail);
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    d.delivery = delivery_new(&d.cfg, &d.journal, err, sizeof err);
+    if (!d.delivery) {
+        log_error("%s", err);
+        return 1;
+    }
+    d.intake = (struct pos_intake){.terminal_id = d.cfg.terminal_id, .journal = &d.journal};
+    int sfd = open_signals();
+    struct hal_intake *intake = NULL;
+    if (board_intake_open(d.cfg.pos_socket, pos_intake_on_request, &d.intake, &intake, err,
+                          sizeof err) != 0) {
+        log_error("intake.pos_socket: %s", err);
+        return 1;
+    }
+    struct control *ctl = control_open(d.cfg.control_socket, on_control, &d, err, sizeof err);
+    if (!ctl) {
+        log_error("%s", err);
+        return 1;
+    }
+    log_info("ready: terminal %s, board %s, %u backend(s), POS socket %s", d.cfg.terminal_id,
+             board_name(), d.cfg.nbackends, d.cfg.pos_socket);
+
+    for (int running = 1; running;) {
+        struct pollfd fds[64];
+        int n_sig = 1, n_in, n_ctl;
+        fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        n_in = intake->api->poll_fds(intake, fds + n_sig, 40);
+        n_ctl = control_poll_fds(ctl, fds + n_sig + n_in, 64 - n_sig - n_in);
+        delivery_wait(d.delivery, fds, (unsigned)(n_sig + n_in + n_ctl), 1000);
+        if (fds[0].revents) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) > 0)
+                log_info("signal %u: stopping", si.ssi_signo);
+            running = 0;
+        }
+        /* Intake first: a cashier waiting on a reply matters more than an upload. */
+        intake->api->dispatch(intake, fds + n_sig, n_in);
+        control_dispatch(ctl, fds + n_sig + n_in, n_ctl);
+        delivery_run(d.delivery);
+    }
+
+    /* Every acknowledged sale is already synced; what is left is progress worth keeping. */
+    intake->api->close(intake);
+    control_close(ctl);
+    delivery_flush(d.delivery);
+    journal_sync(&d.journal);
+    delivery_free(d.delivery);
+    journal_unmount(&d.journal);
+    hal_flash_close(flash);
+    curl_global_cleanup();
+    log_info("stopped");
+    return 0;
+}
