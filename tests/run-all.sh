@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, three times: native (host-dev), native under ASan+UBSan, and cross-built
+# for armhf (qemu-virt-armhf board) with every test under qemu-arm. Installs what it needs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+bash toolchain/install-deps.sh sqlite3 libsqlite3-dev || exit 1
+bash toolchain/make-sysroot.sh || exit 1
+
+status=0
+summary=""
+for preset in host-dev sanitize armhf; do
+  echo "=== $preset: configure and build"
+  if cmake --preset "$preset" >/dev/null && cmake --build --preset "$preset" -j"$jobs"; then
+    echo "=== $preset: ctest"
+    out=$(ctest --preset "$preset" -j"$jobs" 2>&1); rc=$?
+    echo "$out"
+    summary+="$preset: $(echo "$out" | grep -E 'tests passed|tests failed' | tail -1)"$'\n'
+  else
+    rc=1
+    summary+="$preset: BUILD FAILED"$'\n'
+  fi
+  [ "$rc" = 0 ] || status=1
+done
+echo "=== summary"
+printf '%s' "$summary"
+exit $status

@@ -1,0 +1,368 @@
+/*
+ * The journal against the RAM flash simulator: behaviour, then power cuts at every program and
+ * erase of a mixed workload (appends, delivery marks for two backends, reclaim, wrap-around),
+ * whole and torn.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/flash_ram.h"
+#include "journal.h"
+
+static const struct hal_flash_geometry small = {8 * 4096, 4096, 16};
+static const uint32_t ids[2] = {0x1111, 0x2222};
+static char err[256];
+
+static void body_for(unsigned i, char *buf, size_t cap)
+{
+    /* variable length, so records straddle program units differently */
+    snprintf(buf, cap, "{\"txn\":\"t%05u\",\"total\":%u,\"pad\":\"%.*s\"}", i, i * 7,
+             (int)(i * 37 % 160), "................................................................"
+                                  "................................................................"
+                                  "................................");
+}
+
+static void mount_ok(struct journal *j, struct hal_flash *f)
+{
+    int rc = journal_mount(j, f, ids, 2, err, sizeof err);
+    if (rc)
+        fail_msg("mount: %d %s", rc, err);
+}
+
+static int append_n(struct journal *j, unsigned i)
+{
+    char txn[16], body[300];
+    uint64_t seq;
+    snprintf(txn, sizeof txn, "t%05u", i);
+    body_for(i, body, sizeof body);
+    return journal_append_sale(j, txn, body, strlen(body), 1000 + i, &seq);
+}
+
+/* Delivers everything backend b has; returns how many. */
+static unsigned drain(struct journal *j, unsigned b)
+{
+    struct journal_sale s;
+    unsigned n = 0;
+    while (journal_next_sale(j, b, &s) == 1) {
+        assert_int_equal(journal_sale_done(j, b, &s, NULL), 0);
+        n++;
+    }
+    return n;
+}
+
+static void test_append_survives_remount(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(append_n(&j, i), 0);
+    assert_int_equal(j.backends[0].queued, 10);
+    journal_unmount(&j);
+
+    mount_ok(&j, f);
+    assert_int_equal(j.report.sales, 10);
+    assert_int_equal(j.backends[0].queued, 10);
+    assert_int_equal(j.backends[1].queued, 10);
+    uint64_t seq;
+    assert_true(journal_find_txn(&j, "t00003", &seq));
+    assert_false(journal_find_txn(&j, "t00010", &seq));
+    struct journal_sale s;
+    assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+    assert_string_equal(s.txn, "t00000");
+    char body[300];
+    body_for(0, body, sizeof body);
+    assert_string_equal(s.body, body);
+    assert_int_equal(s.accepted_ms, 1000);
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+static void test_delivery_state_survives_remount(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(append_n(&j, i), 0);
+    struct journal_sale s;
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+        assert_int_equal(journal_sale_done(&j, 0, &s, NULL), 0);
+    }
+    assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+    assert_int_equal(journal_sale_done(&j, 0, &s, "HTTP 422: spend"), 0); /* dead letter */
+    assert_int_equal(journal_flush_marks(&j), 0);
+    journal_unmount(&j);
+
+    mount_ok(&j, f);
+    assert_int_equal(j.backends[0].queued, 5);
+    assert_int_equal(j.backends[0].delivered_total, 4);
+    assert_int_equal(j.backends[0].dead_total, 1);
+    assert_int_equal(j.backends[1].queued, 10); /* the other backend is independent */
+    assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+    assert_string_equal(s.txn, "t00005");
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+static void test_full_journal_refuses_then_recovers(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    unsigned i = 0;
+    int rc;
+    while ((rc = append_n(&j, i)) == 0)
+        i++;
+    assert_int_equal(rc, -ENOSPC);
+    assert_true(i > 100);
+    /* Nothing was overwritten: every accepted sale is still there. */
+    journal_unmount(&j);
+    mount_ok(&j, f);
+    assert_int_equal(j.backends[0].queued, i);
+    assert_int_equal(drain(&j, 0), i);
+    assert_int_equal(append_n(&j, i), -ENOSPC); /* backend 1 still owes them all */
+    assert_int_equal(drain(&j, 1), i);
+    assert_int_equal(journal_flush_marks(&j), 0);
+    assert_int_equal(append_n(&j, i), 0); /* reclaimed */
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+static void test_bit_flip_is_reported_and_contained(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_equal(append_n(&j, i), 0);
+    journal_unmount(&j);
+    /* A weak cell in the second record's payload: block header 48 bytes, first record 80. */
+    flash_ram_flip_on_read(f, 128 + 16 + 10, 3);
+    mount_ok(&j, f);
+    assert_int_equal(j.report.corrupt_records, 1);
+    assert_int_equal(j.report.sales, 4);
+    struct journal_sale s;
+    unsigned n = 0;
+    while (journal_next_sale(&j, 0, &s) == 1) {
+        assert_string_not_equal(s.txn, "t00001");
+        assert_int_equal(journal_sale_done(&j, 0, &s, NULL), 0);
+        n++;
+    }
+    assert_int_equal(n, 4);
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+static void test_newer_format_is_refused_untouched(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    assert_int_equal(append_n(&j, 0), 0);
+    journal_unmount(&j);
+    /* Rewrite block 0's header as version 2 (a fresh block, same layout otherwise). */
+    uint8_t hdr[48];
+    assert_int_equal(hal_flash_read(f, 0, hdr, sizeof hdr), 0);
+    hdr[4] = 2;
+    extern uint32_t crc32_update(uint32_t, const void *, size_t);
+    uint32_t crc = crc32_update(0, hdr, 36);
+    memcpy(hdr + 36, &crc, 4);
+    uint8_t block[4096];
+    assert_int_equal(hal_flash_read(f, 0, block, sizeof block), 0);
+    memcpy(block, hdr, sizeof hdr);
+    assert_int_equal(hal_flash_erase(f, 0), 0);
+    assert_int_equal(hal_flash_prog(f, 0, block, sizeof block), 0);
+    uint64_t progs = flash_ram_stats(f)->progs, erases = flash_ram_stats(f)->erases;
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), -EPROTO);
+    assert_non_null(strstr(err, "newer"));
+    assert_int_equal(flash_ram_stats(f)->progs, progs);
+    assert_int_equal(flash_ram_stats(f)->erases, erases);
+    hal_flash_close(f);
+}
+
+static void test_other_geometry_is_refused(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    assert_int_equal(append_n(&j, 0), 0);
+    journal_unmount(&j);
+    f->geo.prog_size = 32; /* the same bytes, configured differently */
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), -EPROTO);
+    hal_flash_close(f);
+}
+
+/* ---- power loss ---- */
+
+#define WORKLOAD_SALES 3800
+
+struct outcome {
+    uint8_t acked[WORKLOAD_SALES];
+    uint64_t seq[WORKLOAD_SALES];
+    uint8_t done[2][WORKLOAD_SALES]; /* by sale index: delivery completed before the cut */
+    unsigned appended;
+};
+
+/* Appends, delivers (backend 0 eagerly, backend 1 lagging), flushes marks; wraps many times.
+ * Stops at the first failure: with power cut, nothing more happens. */
+static void workload(struct hal_flash *f, struct outcome *o)
+{
+    struct journal j;
+    memset(o, 0, sizeof *o);
+    if (journal_mount(&j, f, ids, 2, err, sizeof err) != 0)
+        return;
+    for (unsigned i = 0; i < WORKLOAD_SALES; i++) {
+        int rc = append_n(&j, i);
+        if (rc == -ENOSPC) {
+            /* full: deliver and retry, as the daemon would after the backlog moves */
+            for (unsigned b = 0; b < 2 && !flash_ram_power_is_cut(f); b++) {
+                struct journal_sale s;
+                while (journal_next_sale(&j, b, &s) == 1) {
+                    o->done[b][atoi(s.txn + 1)] = 1;
+                    journal_sale_done(&j, b, &s, NULL);
+                }
+            }
+            if (journal_flush_marks(&j) != 0)
+                break;
+            rc = append_n(&j, i);
+        }
+        if (rc != 0)
+            break;
+        o->acked[i] = 1;
+        o->seq[i] = j.next_seq - 1;
+        o->appended = i + 1;
+        for (unsigned b = 0; b < 2; b++) {
+            unsigned k = b == 0 ? 2 : (i % 5 == 0 ? 3 : 0);
+            struct journal_sale s;
+            while (k-- && journal_next_sale(&j, b, &s) == 1) {
+                o->done[b][atoi(s.txn + 1)] = 1;
+                journal_sale_done(&j, b, &s, b == 1 && i % 97 == 0 ? "HTTP 422" : NULL);
+            }
+        }
+        if (i % 7 == 0 && journal_flush_marks(&j) != 0)
+            break;
+        if (flash_ram_power_is_cut(f))
+            break;
+    }
+    journal_unmount(&j);
+}
+
+/* After power returns: every acked sale not yet done is there once, intact and in order; no
+ * sale is reported done that was not; and the journal takes new sales. */
+static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_t cut)
+{
+    struct journal j;
+    int rc = journal_mount(&j, f, ids, 2, err, sizeof err);
+    if (rc)
+        fail_msg("cut %llu: mount failed: %s", (unsigned long long)cut, err);
+    if (j.report.corrupt_records)
+        fail_msg("cut %llu: %llu corrupt records", (unsigned long long)cut,
+                 (unsigned long long)j.report.corrupt_records);
+    for (unsigned b = 0; b < 2; b++) {
+        uint8_t seen[WORKLOAD_SALES] = {0};
+        uint64_t last = 0;
+        int first = 1;
+        struct journal_sale s;
+        uint64_t w = j.backends[b].watermark;
+        while ((rc = journal_next_sale(&j, b, &s)) == 1) {
+            unsigned i = (unsigned)atoi(s.txn + 1);
+            char body[300];
+            body_for(i, body, sizeof body);
+            if (i >= WORKLOAD_SALES || strcmp(s.body, body) != 0 || seen[i] ||
+                (!first && s.seq <= last))
+                fail_msg("cut %llu: backend %u: bad or repeated sale %s", (unsigned long long)cut,
+                         b, s.txn);
+            seen[i] = 1;
+            first = 0;
+            last = s.seq;
+            journal_sale_done(&j, b, &s, NULL);
+        }
+        assert_int_equal(rc, 0);
+        for (unsigned i = 0; i < o->appended; i++) {
+            if (!o->acked[i])
+                continue;
+            if (o->seq[i] >= w && !seen[i])
+                fail_msg("cut %llu: backend %u lost acked sale t%05u", (unsigned long long)cut, b,
+                         i);
+            if (o->seq[i] < w && !o->done[b][i])
+                fail_msg("cut %llu: backend %u: sale t%05u marked done but never delivered",
+                         (unsigned long long)cut, b, i);
+        }
+    }
+    if (journal_flush_marks(&j) != 0 || append_n(&j, 99999) != 0)
+        fail_msg("cut %llu: journal does not take new writes after recovery",
+                 (unsigned long long)cut);
+    journal_unmount(&j);
+    mount_ok(&j, f);
+    uint64_t seq;
+    if (!journal_find_txn(&j, "t99999", &seq))
+        fail_msg("cut %llu: the sale written after recovery is gone", (unsigned long long)cut);
+    journal_unmount(&j);
+}
+
+static void power_cuts(int torn)
+{
+    static struct outcome o;
+    struct hal_flash *f = flash_ram_create(&small);
+    workload(f, &o);
+    uint64_t total = flash_ram_ops(f);
+    hal_flash_close(f);
+    assert_true(total > 5000); /* two modes: over 10,000 distinct cut points */
+    const char *stride_env = getenv("TILLSYNC_CUT_STRIDE");
+    uint64_t stride = stride_env ? strtoull(stride_env, NULL, 10) : 1;
+    uint64_t tried = 0;
+    for (uint64_t cut = 1; cut <= total; cut += stride) {
+        f = flash_ram_create(&small);
+        flash_ram_cut_power_at(f, cut, torn, (uint32_t)cut * 2654435761u);
+        workload(f, &o);
+        flash_ram_power_on(f);
+        check_recovery(f, &o, cut);
+        hal_flash_close(f);
+        tried++;
+    }
+    printf("power cuts (%s): %llu cut points of %llu operations, all recovered\n",
+           torn ? "torn" : "clean", (unsigned long long)tried, (unsigned long long)total);
+}
+
+static void test_power_cut_everywhere(void **state)
+{
+    (void)state;
+    power_cuts(0);
+}
+
+static void test_torn_power_cut_everywhere(void **state)
+{
+    (void)state;
+    power_cuts(1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_survives_remount),
+        cmocka_unit_test(test_delivery_state_survives_remount),
+        cmocka_unit_test(test_full_journal_refuses_then_recovers),
+        cmocka_unit_test(test_bit_flip_is_reported_and_contained),
+        cmocka_unit_test(test_newer_format_is_refused_untouched),
+        cmocka_unit_test(test_other_geometry_is_refused),
+        cmocka_unit_test(test_power_cut_everywhere),
+        cmocka_unit_test(test_torn_power_cut_everywhere),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and running tillsync on the host needs, from Debian's archive.
+# apt-get update may fail on one index while a mirror syncs; the rest is still usable.
+set -euo pipefail
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+PKGS=(build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libmbedtls-dev
+      libcmocka-dev python3 openssl ca-certificates "$@")
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  as_root apt-get update || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
