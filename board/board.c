@@ -35,7 +35,7 @@ int board_flash_open(const struct board_flash_params *p, struct hal_flash **out,
 #ifdef BOARD_HAS_FLASH_FILE
     if (strcmp(p->driver, "file") == 0) {
         struct hal_flash_geometry geo = {p->size, p->erase_size, p->prog_size};
-        return flash_file_open(p->path, &geo, out, err, errlen);
+        return flash_file_open(p->path, &geo, p->read_only, out, err, errlen);
     }
 #endif
     (void)out;

@@ -20,6 +20,7 @@
 struct flash_file {
     struct hal_flash dev;
     int fd;
+    int read_only;
     uint8_t *scratch; /* one program unit's worth of old contents, for the bit check */
     size_t scratch_len;
 };
@@ -68,6 +69,8 @@ static int ff_prog(struct hal_flash *dev, uint64_t off, const void *buf, size_t 
 {
     struct flash_file *f = (struct flash_file *)dev;
     const uint32_t unit = dev->geo.prog_size;
+    if (f->read_only)
+        return -EROFS;
     if (off > dev->geo.size || len > dev->geo.size - off || off % unit || len % unit)
         return -EINVAL;
     /* Check in scratch-sized pieces so a large program needs no large buffer. */
@@ -89,6 +92,8 @@ static int ff_erase(struct hal_flash *dev, uint32_t block)
 {
     struct flash_file *f = (struct flash_file *)dev;
     uint64_t off = (uint64_t)block * dev->geo.erase_size;
+    if (f->read_only)
+        return -EROFS;
     if (off >= dev->geo.size)
         return -EINVAL;
     memset(f->scratch, 0xFF, f->scratch_len);
@@ -135,11 +140,11 @@ static int fill_erased(int fd, uint64_t size)
     return fsync(fd) ? -errno : 0;
 }
 
-int flash_file_open(const char *path, const struct hal_flash_geometry *geo, struct hal_flash **out,
-                    char *err, size_t errlen)
+int flash_file_open(const char *path, const struct hal_flash_geometry *geo, int read_only,
+                    struct hal_flash **out, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
+    int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !read_only) {
         /* Build the image under a temporary name so a cut during creation leaves no half image. */
         char tmp[4096];
         if ((size_t)snprintf(tmp, sizeof tmp, "%s.new", path) >= sizeof tmp) {
@@ -183,6 +188,7 @@ int flash_file_open(const char *path, const struct hal_flash_geometry *geo, stru
     f->dev.api = &flash_file_api;
     f->dev.geo = *geo;
     f->fd = fd;
+    f->read_only = read_only;
     f->scratch_len = geo->prog_size > 4096 ? geo->prog_size : 4096;
     f->scratch = malloc(f->scratch_len);
     if (!f->scratch) {

@@ -742,3 +742,19 @@ uint64_t journal_used_bytes(const struct journal *j)
         return 0;
     return (uint64_t)(j->used - 1) * j->erase_size + j->head_off;
 }
+
+enum journal_block_state journal_block_info(struct journal *j, uint32_t block,
+                                            uint32_t *erase_count)
+{
+    struct block_hdr h;
+    uint8_t raw[BLOCK_HDR];
+    *erase_count = 0;
+    if (read_block_hdr(j, block, &h) == HDR_VALID) {
+        *erase_count = h.erase_count;
+        return in_ring(j, block) ? JOURNAL_BLOCK_IN_USE : JOURNAL_BLOCK_FREE;
+    }
+    if (hal_flash_read(j->flash, addr_of(j, block, 0), raw, sizeof raw) == 0 &&
+        all_erased(raw, sizeof raw))
+        return JOURNAL_BLOCK_ERASED;
+    return JOURNAL_BLOCK_UNREADABLE; /* an erase cut short, or a worn block */
+}

@@ -122,4 +122,11 @@ int journal_sync(struct journal *j);
 
 uint64_t journal_used_bytes(const struct journal *j);
 
+enum journal_block_state { JOURNAL_BLOCK_IN_USE, JOURNAL_BLOCK_FREE, JOURNAL_BLOCK_ERASED,
+                           JOURNAL_BLOCK_UNREADABLE };
+
+/* For inspection: what a block holds and how often it was erased (0 if its header is lost). */
+enum journal_block_state journal_block_info(struct journal *j, uint32_t block,
+                                            uint32_t *erase_count);
+
 #endif

@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         return 2;
     }
     struct board_flash_params fp = {d.cfg.journal_driver, d.cfg.journal_path, d.cfg.journal_size,
-                                    d.cfg.journal_erase_size, d.cfg.journal_prog_size};
+                                    d.cfg.journal_erase_size, d.cfg.journal_prog_size, 0};
     struct hal_flash *flash = NULL;
     if (board_flash_open(&fp, &flash, err, sizeof err) != 0) {
         log_error("journal: %s", err);

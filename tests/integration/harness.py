@@ -146,6 +146,10 @@ class Env:
                              check=True, capture_output=True, text=True, timeout=60)
         return json.loads(out.stdout)
 
+    def ctl(self, *argv):
+        return subprocess.run(self.emulator + [self.args.ctl, "--config", self.config_path]
+                              + list(argv), capture_output=True, text=True, timeout=120)
+
     def close(self, ok):
         for p in (self.daemon, self.mock):
             if p and p.poll() is None:

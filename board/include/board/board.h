@@ -17,6 +17,7 @@ struct board_flash_params {
     uint64_t size;
     uint32_t erase_size;
     uint32_t prog_size;
+    int read_only; /* inspection: never create, program or erase */
 };
 
 const char *board_name(void);
