@@ -41,6 +41,9 @@ static int only_keys(struct ctx *c, const cJSON *obj, const char *path, const ch
             known |= strcmp(*k, it->string) == 0;
         if (!known)
             return fail(c, "%s%s: unknown key", path, it->string);
+        for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
+            if (strcmp(prev->string, it->string) == 0)
+                return fail(c, "%s%s: given more than once", path, it->string);
     }
     return 0;
 }
@@ -256,7 +259,7 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
     if (!text)
         return fail(&c, "config: out of memory");
     text[n] = '\0';
-    cJSON *root = cJSON_Parse(text);
+    cJSON *root = cJSON_ParseWithOpts(text, NULL, 1); /* nothing but whitespace after it */
     free(text);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);

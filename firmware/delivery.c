@@ -12,6 +12,7 @@
 
 #define RESPONSE_MAX     65536
 #define BACKOFF_BASE_MS  1000
+#define BACKOFF_FLOOR_MS 250 /* full jitter, but never a burst: at most 4 attempts a second */
 #define MARK_BATCH       64   /* deliveries per mark record, at most */
 #define MARK_DELAY_MS    1000 /* and a mark at least this soon after a delivery */
 
@@ -39,6 +40,7 @@ struct lane {
     uint64_t next_attempt_ms;
     unsigned attempts;
     char last_error[256];
+    char last_dead[512]; /* why the last dead-lettered sale was refused */
     uint64_t skipped;
 };
 
@@ -115,8 +117,10 @@ static void finish(struct delivery *d, struct lane *l, const char *dead_reason)
     int rc = journal_sale_done(d->journal, l->index, &l->sale, dead_reason);
     if (rc)
         log_warn("%s: could not write a dead-letter mark: %s", l->bc->name, strerror(-rc));
-    if (dead_reason)
+    if (dead_reason) {
         log_warn("%s: sale %s dead-lettered: %s", l->bc->name, l->ref, dead_reason);
+        snprintf(l->last_dead, sizeof l->last_dead, "%s: %s", l->ref, dead_reason);
+    }
     if (!dead_reason && d->marks_pending++ == 0)
         d->marks_due_ms = clock_mono_ms() + MARK_DELAY_MS;
     unload(l);
@@ -131,7 +135,7 @@ static void retry_later(struct delivery *d, struct lane *l, long retry_after_s, 
     if (ceiling > cap)
         ceiling = cap;
     /* Full jitter spreads a street of tills that all came back online at the same moment. */
-    uint64_t delay = paused ? cap : rnd(d) % (ceiling + 1);
+    uint64_t delay = paused ? cap : BACKOFF_FLOOR_MS + rnd(d) % (ceiling + 1);
     if (retry_after_s > 0 && (uint64_t)retry_after_s * 1000 > delay)
         delay = (uint64_t)retry_after_s * 1000;
     l->attempts++;
@@ -237,6 +241,9 @@ static void completed(struct delivery *d, struct lane *l, CURLcode result)
     } else {
         char reason[512];
         snprintf(reason, sizeof reason, "%.200s: %.200s", l->last_error, l->resp);
+        for (char *p = reason; *p; p++) /* one line in logs and status, whatever the server sent */
+            if ((unsigned char)*p < 0x20)
+                *p = ' ';
         finish(d, l, reason);
     }
 }
@@ -388,6 +395,8 @@ uint64_t delivery_status(struct delivery *d, cJSON *arr)
                             ? (l->next_attempt_ms - now + 999) / 1000
                             : 0;
         cJSON_AddNumberToObject(o, "next_attempt_in_s", (double)wait);
+        if (l->last_dead[0])
+            cJSON_AddStringToObject(o, "last_dead_letter", l->last_dead);
         cJSON_AddItemToArray(arr, o);
         if (jb->queued && l->loaded && (!oldest || l->sale.accepted_ms < oldest))
             oldest = l->sale.accepted_ms;

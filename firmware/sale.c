@@ -149,7 +149,7 @@ static int find_card(const cJSON *it, char *path, size_t pathlen)
 {
     for (; it; it = it->next) {
         if (it->string && card_number_in(it->string, strlen(it->string))) {
-            snprintf(path, pathlen, "%s", it->string);
+            snprintf(path, pathlen, "%s", "request"); /* the key itself: never repeat it */
             return 1;
         }
         if (cJSON_IsString(it) && card_number_in(it->valuestring, strlen(it->valuestring))) {
@@ -253,6 +253,8 @@ static cJSON *check_items(struct check *c, const cJSON *items)
         const cJSON *name = text(c, it, "name", path, 1, MAX_TEXT);
         const cJSON *qty = cJSON_GetObjectItemCaseSensitive(it, "qty");
         const cJSON *price = cJSON_GetObjectItemCaseSensitive(it, "unit_price");
+        once(c, it, "qty", path);
+        once(c, it, "unit_price", path);
         if (c->failed)
             break;
         if (!qty || !cJSON_IsNumber(qty) || !(qty->valuedouble > 0) || qty->valuedouble > 1e9)

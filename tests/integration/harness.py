@@ -61,13 +61,16 @@ class Env:
         self.pos_socket = os.path.join(self.dir, "pos.sock")
         self.ctl_socket = os.path.join(self.dir, "ctl.sock")
         self.config_path = os.path.join(self.dir, "tillsync.json")
+        # The test itself trusts both CAs, so it can read the mock's log in wrong-CA tests too.
         self.ssl = ssl.create_default_context(cafile=os.path.join(self.dir, "tls", "ca.pem"))
+        self.ssl.load_verify_locations(cafile=os.path.join(self.dir, "tls", "wrong-ca.pem"))
 
     # ---- the mock API ----
-    def start_mock(self):
+    def start_mock(self, cert="server"):
+        """cert "wrong-server": a certificate from a CA the daemon does not trust."""
         tls = os.path.join(self.dir, "tls")
         cmd = [sys.executable, MOCK, "--port", str(self.port or 0), "--cert",
-               os.path.join(tls, "server.pem"), "--key", os.path.join(tls, "server.key"),
+               os.path.join(tls, cert + ".pem"), "--key", os.path.join(tls, cert + ".key"),
                "--api-key-file", self.key_file, "--state", os.path.join(self.dir, "mock.state"),
                "--port-file", os.path.join(self.dir, "mock.port")]
         port_file = os.path.join(self.dir, "mock.port")

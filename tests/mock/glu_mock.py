@@ -26,7 +26,7 @@ Test control (no key, never affected by faults, not written to the request log):
     GET  /_mock/fault         current fault configuration
     POST /_mock/reset         forget contacts, activities, request log and faults
     POST /_mock/fault         replace the fault configuration, e.g.
-         {"mode": "none"|"down"|"503"|"429", "retry_after": N, "count": K,
+         {"mode": "none"|"down"|"503"|"429"|"422", "retry_after": N, "count": K,
           "slow": SECONDS, "reset_after_record": K}
 
     mode "down" reads each API request and closes the connection without answering; "503"/"429"
@@ -76,7 +76,7 @@ CONTACT_FIELDS = ("emailAddress", "phoneNumber", "firstName", "lastName")
 # Never let a credential reach the request log (or the state file on disk).
 SECRET_HEADERS = {"x-api-key", "authorization", "proxy-authorization", "cookie", "x-secret-key"}
 FAULT_OPTIONS = {"mode", "retry_after", "count", "slow", "reset_after_record"}
-FAULT_MODES = ("none", "down", "503", "429")
+FAULT_MODES = ("none", "down", "503", "429", "422")
 
 # Activity ids live in another range than contact ids so that a client mixing them up gets a
 # 422/404 instead of silently hitting the wrong object.
@@ -552,8 +552,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 status, payload, dropped = None, None, True
             elif mode is not None:
                 status = int(mode)
-                payload = {"error": "mock fault: " + ("rate limited" if mode == "429"
-                                                      else "service unavailable")}
+                payload = {"error": {"429": "mock fault: rate limited",
+                                     "422": "spend: mock fault: rejected"}.get(
+                                         mode, "mock fault: service unavailable")}
                 if mode == "429" or retry_after is not None:
                     headers["Retry-After"] = str(1 if retry_after is None else retry_after)
             elif key_state != "ok":
