@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "contact_cache.h"
 
 struct curl_slist;
 
@@ -25,6 +26,9 @@ struct backend_job {
     const char *ref;   /* externalReference: the same for every attempt, forever */
     int step;          /* 0 for the first request; the backend advances it */
     long contact_id;   /* Glu: the contact resolved in step 0 */
+    struct contact_cache *contacts; /* the lane's; a backend may skip a look-up with it */
+    char contact_key[CONTACT_CACHE_KEY];
+    int contact_from_cache; /* a refusal may mean the cached id went stale */
 };
 
 enum backend_verdict {

@@ -34,6 +34,7 @@ struct lane {
     char ref[128];
     struct backend_job job;
     struct http_request req;
+    struct contact_cache contacts;
 
     char *resp;
     size_t resp_len;
@@ -107,7 +108,7 @@ static int load(struct delivery *d, struct lane *l)
     l->sale.txn = NULL;
     snprintf(l->ref, sizeof l->ref, "%s:%s", d->cfg->terminal_id, s.txn);
     l->sale_json = cJSON_Parse(l->body);
-    l->job = (struct backend_job){.sale = l->sale_json, .ref = l->ref};
+    l->job = (struct backend_job){.sale = l->sale_json, .ref = l->ref, .contacts = &l->contacts};
     l->loaded = 1;
     return 1;
 }
@@ -238,6 +239,16 @@ static void completed(struct delivery *d, struct lane *l, CURLcode result)
         log_warn("%s: %s: check the API key; the backend is paused, sales are kept", l->bc->name,
                  l->last_error);
         retry_later(d, l, retry_after, 1);
+    } else if (l->job.contact_from_cache) {
+        /* Perhaps the contact was merged or deleted since we cached it: ask again. */
+        contact_cache_evict(&l->contacts, l->job.contact_key);
+        l->job.contact_from_cache = 0;
+        l->state = LANE_IDLE;
+        l->next_attempt_ms = 0;
+        free(l->req.body);
+        l->req.body = NULL;
+        char why[256] = "";
+        step(d, l, l->ops->start(l->bc, &l->job, &l->req, why, sizeof why), why);
     } else {
         char reason[512];
         snprintf(reason, sizeof reason, "%.200s: %.200s", l->last_error, l->resp);

@@ -162,7 +162,23 @@ def scenario_422_dead_letter(env):
         b["last_dead_letter"], exactly_once(env, batch, dead=["UP000"]))
 
 
-SCENARIOS = [scenario_down, scenario_503_storm, scenario_429_retry_after,
+def scenario_contact_cache(env):
+    batch = sales("CC", 1) * 1
+    batch += [dict(batch[0], txn="CC%03d" % i) for i in range(1, 4)]  # the same customer again
+    submit(env, batch[:1])
+    drained(env)
+    # A refusal of a cached contact id re-resolves the contact instead of dead-lettering.
+    env.mock_post("/_mock/fault", {"mode": "422", "count": 1})
+    submit(env, batch[1:])
+    b = drained(env)
+    assert b["dead_letter"] == 0, b
+    paths = [r["path"] for r in api_requests(env)]
+    assert paths.count("/contacts") == 2, paths  # first sale, and once after the refusal
+    return "repeat customer cost 1 request a sale; a refused cached id was looked up again " \
+        "(%s); %d delivered once" % (paths, exactly_once(env, batch))
+
+
+SCENARIOS = [scenario_contact_cache, scenario_down, scenario_503_storm, scenario_429_retry_after,
              scenario_slower_than_timeout, scenario_reset_after_record, scenario_wrong_ca,
              scenario_401_pauses, scenario_422_dead_letter]
 
