@@ -81,13 +81,13 @@ struct block_hdr {
     uint32_t erase_count;
 };
 
-enum hdr_state { HDR_VALID, HDR_INVALID, HDR_NEWER, HDR_GEOMETRY };
+enum hdr_state { HDR_VALID, HDR_INVALID, HDR_NEWER, HDR_GEOMETRY, HDR_IO };
 
 static enum hdr_state read_block_hdr(struct journal *j, uint32_t block, struct block_hdr *h)
 {
     uint8_t b[BLOCK_HDR];
     if (hal_flash_read(j->flash, addr_of(j, block, 0), b, sizeof b) != 0)
-        return HDR_INVALID;
+        return HDR_IO; /* not the same as a blank block: guessing here could lose sales */
     if (get32(b) != BLOCK_MAGIC || crc32_update(0, b, 36) != get32(b + 36))
         return HDR_INVALID;
     h->block_seq = get64(b + 8);
@@ -352,6 +352,37 @@ static int count_queued(struct journal *j, const struct rec *r, struct journal_p
     return 0;
 }
 
+/*
+ * The block after the head has a header that does not verify. Normally that is an erase cut by
+ * power loss. But if it holds sales newer than the head's, it is the real head whose header took
+ * a bit flip; treating it as free would erase acknowledged sales.
+ */
+static void find_damaged_head(struct journal *j)
+{
+    uint32_t b = (j->head + 1) % j->nblocks;
+    struct block_hdr h;
+    if (read_block_hdr(j, b, &h) != HDR_INVALID)
+        return;
+    uint64_t head_next = j->next_seq;
+    for (uint32_t off = j->hdr_area; off + REC_HDR <= j->erase_size;) {
+        struct rec r;
+        struct journal_sale s;
+        enum rec_state st = read_record(j, b, off, &r);
+        if (st == REC_END || st == REC_IO)
+            return;
+        if (st == REC_OK && decode_sale(j, &r, &s) == 0) {
+            if (s.seq < head_next)
+                return; /* data of an older lap */
+            j->head = b;
+            j->head_seq++;
+            j->head_sealed = 1; /* appends go on in a block with a sound header */
+            j->report.damaged_headers++;
+            return;
+        }
+        off = st == REC_BAD_HDR ? resync(j, b, off) : off + r.span;
+    }
+}
+
 uint32_t journal_backend_id(const char *name)
 {
     return crc32_update(0, name, strlen(name));
@@ -372,7 +403,7 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
                  "header and a record");
         return -EINVAL;
     }
-    j->buf_size = round_up(JOURNAL_MAX_RECORD, j->prog_size) + 1;
+    j->buf_size = round_up(REC_HDR + JOURNAL_MAX_RECORD, j->prog_size) + 1; /* a whole record */
     j->rbuf = malloc(j->buf_size);
     j->wbuf = malloc(j->buf_size);
     j->dups = dup_window_new();
@@ -392,6 +423,11 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
     for (uint32_t b = 0; b < j->nblocks; b++) {
         struct block_hdr h;
         enum hdr_state st = read_block_hdr(j, b, &h);
+        if (st == HDR_IO) {
+            snprintf(err, errlen, "cannot read block %u's header", b);
+            journal_unmount(j);
+            return -EIO;
+        }
         if (st == HDR_NEWER || st == HDR_GEOMETRY) {
             snprintf(err, errlen,
                      st == HDR_NEWER ? "block %u was written by a newer journal format; refusing "
@@ -422,16 +458,30 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
         j->report.erase_min = 0;
     j->erase_hint = j->report.erase_max;
     if (!j->empty) {
-        /* The ring runs back from head through consecutive block sequence numbers. */
+        find_damaged_head(j);
+        /*
+         * The ring runs back from head through consecutive block sequence numbers. A block whose
+         * header is unreadable but which lies between two that continue the sequence is part of
+         * the ring all the same (its header took a bit flip; erases never happen there), so its
+         * records are still read, and the damage is reported.
+         */
         j->tail = j->head;
         j->used = 1;
-        while (j->used < j->nblocks) {
-            uint32_t prev = (j->tail + j->nblocks - 1) % j->nblocks;
+        uint32_t skipped = 0;
+        for (uint32_t d = 1; d < j->nblocks; d++) {
+            uint32_t b = (j->head + j->nblocks - d) % j->nblocks;
             struct block_hdr h;
-            if (read_block_hdr(j, prev, &h) != HDR_VALID || h.block_seq != j->head_seq - j->used)
-                break;
-            j->tail = prev;
-            j->used++;
+            enum hdr_state st = read_block_hdr(j, b, &h);
+            if (st == HDR_VALID && h.block_seq == j->head_seq - d) {
+                j->tail = b;
+                j->used = d + 1;
+                j->report.damaged_headers += skipped;
+                skipped = 0;
+            } else if (st == HDR_VALID) {
+                break; /* an older lap: the ring ended before it */
+            } else {
+                skipped++;
+            }
         }
     }
     j->report.blocks_used = j->used;
@@ -443,8 +493,8 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
         uint64_t first = 0;
         if (!j->empty) {
             struct block_hdr h;
-            read_block_hdr(j, j->tail, &h);
-            first = h.first_seq; /* no sale older than this exists any more */
+            if (read_block_hdr(j, j->tail, &h) == HDR_VALID)
+                first = h.first_seq; /* no sale older than this exists any more */
         }
         for (unsigned i = 0; i < nbackends; i++) {
             struct journal_backend *b = &j->backends[i];
@@ -485,13 +535,17 @@ static uint64_t min_watermark(const struct journal *j)
 static void reclaim(struct journal *j)
 {
     uint64_t done_below = min_watermark(j);
-    while (j->used > 1) {
+    /* The first valid header after the tail bounds the sales of every block before it. */
+    for (uint32_t k = 1; k < j->used; k++) {
         struct block_hdr h;
-        uint32_t next = (j->tail + 1) % j->nblocks;
-        if (read_block_hdr(j, next, &h) != HDR_VALID || h.first_seq > done_below)
+        uint32_t next = (j->tail + k) % j->nblocks;
+        if (read_block_hdr(j, next, &h) != HDR_VALID)
+            continue;
+        if (h.first_seq > done_below)
             return;
         j->tail = next;
-        j->used--;
+        j->used -= k;
+        k = 0;
     }
 }
 
@@ -637,10 +691,9 @@ static int confirm_txn(void *ctx, struct dup_hit where)
     return strcmp(s.txn, p->txn) == 0;
 }
 
-int journal_find_txn(struct journal *j, const char *txn, uint64_t *seq)
+int journal_find_txn(struct journal *j, const char *txn)
 {
     struct txn_probe p = {j, txn};
-    (void)seq;
     return dup_window_find(j->dups, dup_window_hash(txn), confirm_txn, &p);
 }
 

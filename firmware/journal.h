@@ -55,6 +55,7 @@ struct journal_report {
     uint64_t sales, marks;
     uint64_t corrupt_records;  /* CRC failures inside the log: bit flips, bad cells */
     uint64_t torn_tail;        /* an append cut by power loss, never acknowledged */
+    uint32_t damaged_headers;  /* block headers in the ring that fail their CRC */
     uint32_t erase_min, erase_max;
     uint64_t erase_sum;
 };
@@ -93,10 +94,8 @@ void journal_unmount(struct journal *j);
 /* Returns the id a backend of that name has in the journal. */
 uint32_t journal_backend_id(const char *name);
 
-/*
- * Looks txn up in the duplicate window. Returns 1 and the sale's seq if it was stored.
- */
-int journal_find_txn(struct journal *j, const char *txn, uint64_t *seq);
+/* Looks txn up in the duplicate window. Returns 1 if it was stored. */
+int journal_find_txn(struct journal *j, const char *txn);
 
 /*
  * Appends a sale and syncs it. On 0 the sale is durable. -ENOSPC: the journal is full of sales

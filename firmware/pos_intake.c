@@ -61,7 +61,7 @@ void pos_intake_on_request(void *ctx, struct hal_intake *src, uint32_t conn, con
     char ref[128];
     snprintf(ref, sizeof ref, "%s:%s", pi->terminal_id, s.txn);
     uint64_t seq;
-    if (journal_find_txn(pi->journal, s.txn, &seq)) {
+    if (journal_find_txn(pi->journal, s.txn)) {
         pi->duplicates++;
         reply_ok(src, conn, ref, 1);
         sale_free(&s);

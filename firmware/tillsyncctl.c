@@ -176,8 +176,11 @@ static int verify(const char *config_path)
     }
     printf("wear      erase counts: min %u, max %u, mean %.2f\n", min, max,
            (double)sum / j.nblocks);
-    int healthy = r->corrupt_records == 0;
-    printf("verdict   %s\n", healthy ? "healthy" : "NOT HEALTHY: corrupt records found");
+    int healthy = r->corrupt_records == 0 && r->damaged_headers == 0;
+    if (r->damaged_headers)
+        printf("damage    %u block header(s) inside the journal fail their CRC; their records "
+               "were still read\n", r->damaged_headers);
+    printf("verdict   %s\n", healthy ? "healthy" : "NOT HEALTHY: corruption found");
     if (unreadable)
         printf("note      %u block(s) with an unreadable header: an erase cut by power loss; they "
                "are erased again before reuse\n", unreadable);
