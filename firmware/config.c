@@ -165,7 +165,8 @@ static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct conf
     static const char *const keys[] = {"name",       "kind",           "base_url",
                                        "api_key_file", "source",       "ca_file",
                                        "anonymous_sales", "anonymous_contact_email",
-                                       "timeout_s",  "retry_max_s",    NULL};
+                                       "timeout_s",  "retry_base_s",   "retry_max_s",
+                                       NULL};
     struct backend_config *bc = &cfg->backends[i];
     char path[32], key[64], file[PATH_MAX], policy[16] = "skip";
     uint64_t v;
@@ -231,7 +232,10 @@ static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct conf
         return;
     }
     bc->timeout_s = 15;
+    bc->retry_base_s = 1;
     bc->retry_max_s = 300;
+    if (get_uint(c, b, path, "retry_base_s", &v, 1, 3600, 0) > 0)
+        bc->retry_base_s = (long)v;
     if (get_uint(c, b, path, "timeout_s", &v, 1, 600, 0) > 0)
         bc->timeout_s = (long)v;
     if (get_uint(c, b, path, "retry_max_s", &v, 1, 86400, 0) > 0)

@@ -11,7 +11,6 @@
 #include "log.h"
 
 #define RESPONSE_MAX     65536
-#define BACKOFF_BASE_MS  1000
 #define BACKOFF_FLOOR_MS 250 /* full jitter, but never a burst: at most 4 attempts a second */
 #define MARK_BATCH       64   /* deliveries per mark record, at most */
 #define MARK_DELAY_MS    1000 /* and a mark at least this soon after a delivery */
@@ -42,6 +41,7 @@ struct lane {
     unsigned attempts;
     char last_error[256];
     char last_dead[512]; /* why the last dead-lettered sale was refused */
+    int network_down;    /* the last attempt failed below HTTP: worth retrying on a netlink event */
     uint64_t skipped;
 };
 
@@ -132,7 +132,7 @@ static void finish(struct delivery *d, struct lane *l, const char *dead_reason)
 static void retry_later(struct delivery *d, struct lane *l, long retry_after_s, int paused)
 {
     uint64_t cap = (uint64_t)l->bc->retry_max_s * 1000;
-    uint64_t ceiling = BACKOFF_BASE_MS << (l->attempts < 20 ? l->attempts : 20);
+    uint64_t ceiling = (uint64_t)l->bc->retry_base_s * 1000 << (l->attempts < 20 ? l->attempts : 20);
     if (ceiling > cap)
         ceiling = cap;
     /* Full jitter spreads a street of tills that all came back online at the same moment. */
@@ -213,6 +213,7 @@ static void completed(struct delivery *d, struct lane *l, CURLcode result)
     if (curl_easy_getinfo(l->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
         retry_after = (long)ra;
 
+    l->network_down = result != CURLE_OK;
     if (result != CURLE_OK) {
         /* Includes answers lost after the request went out: resent under the same reference. */
         snprintf(l->last_error, sizeof l->last_error, "%s on POST %s", curl_easy_strerror(result),
@@ -371,6 +372,20 @@ void delivery_run(struct delivery *d)
     if (d->marks_pending &&
         (d->marks_pending >= MARK_BATCH || clock_mono_ms() >= d->marks_due_ms))
         delivery_flush(d);
+}
+
+void delivery_wake(struct delivery *d)
+{
+    uint64_t now = clock_mono_ms();
+    for (unsigned i = 0; i < d->nlanes; i++) {
+        struct lane *l = &d->lanes[i];
+        /* Not a paused backend (wrong key) nor one told to wait (Retry-After): only the ones
+         * whose last failure was the network. */
+        if (l->state == LANE_WAITING && l->network_down && l->next_attempt_ms > now) {
+            l->next_attempt_ms = now;
+            l->attempts = 0;
+        }
+    }
 }
 
 int delivery_flush(struct delivery *d)

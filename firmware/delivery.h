@@ -34,6 +34,8 @@ void delivery_free(struct delivery *d);
 int delivery_wait(struct delivery *d, struct pollfd *fds, unsigned nfds, int timeout_ms);
 /* Advances transfers, handles their outcomes, starts what is due. Call after every wait. */
 void delivery_run(struct delivery *d);
+/* The network may be back: every backend waiting out a network backoff tries again now. */
+void delivery_wake(struct delivery *d);
 /* Writes pending delivery marks now. */
 int delivery_flush(struct delivery *d);
 

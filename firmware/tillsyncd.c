@@ -23,6 +23,7 @@
 #include "delivery.h"
 #include "journal.h"
 #include "log.h"
+#include "netwatch.h"
 #include "pos_intake.h"
 
 struct daemon {
@@ -149,13 +150,17 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 1;
     }
+    int nfd = netwatch_open();
+    if (nfd < 0)
+        log_warn("no netlink events: connectivity return is noticed by backoff alone");
     log_info("ready: terminal %s, board %s, %u backend(s), POS socket %s", d.cfg.terminal_id,
              board_name(), d.cfg.nbackends, d.cfg.pos_socket);
 
     for (int running = 1; running;) {
         struct pollfd fds[64];
-        int n_sig = 1, n_in, n_ctl;
+        int n_sig = 2, n_in, n_ctl;
         fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        fds[1] = (struct pollfd){.fd = nfd, .events = POLLIN}; /* poll ignores fd -1 */
         n_in = intake->api->poll_fds(intake, fds + n_sig, 40);
         n_ctl = control_poll_fds(ctl, fds + n_sig + n_in, 64 - n_sig - n_in);
         delivery_wait(d.delivery, fds, (unsigned)(n_sig + n_in + n_ctl), 1000);
@@ -164,6 +169,10 @@ int main(int argc, char **argv)
             if (read(sfd, &si, sizeof si) > 0)
                 log_info("signal %u: stopping", si.ssi_signo);
             running = 0;
+        }
+        if (fds[1].revents && netwatch_read(nfd)) {
+            log_info("network change: retrying uploads now");
+            delivery_wake(d.delivery);
         }
         /* Intake first: a cashier waiting on a reply matters more than an upload. */
         intake->api->dispatch(intake, fds + n_sig, n_in);
@@ -174,6 +183,8 @@ int main(int argc, char **argv)
     /* Every acknowledged sale is already synced; what is left is progress worth keeping. */
     intake->api->close(intake);
     control_close(ctl);
+    if (nfd >= 0)
+        close(nfd);
     delivery_flush(d.delivery);
     journal_sync(&d.journal);
     delivery_free(d.delivery);
