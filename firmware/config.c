@@ -166,7 +166,7 @@ static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct conf
                                        "api_key_file", "source",       "ca_file",
                                        "anonymous_sales", "anonymous_contact_email",
                                        "timeout_s",  "retry_base_s",   "retry_max_s",
-                                       NULL};
+                                       "max_in_flight", NULL};
     struct backend_config *bc = &cfg->backends[i];
     char path[32], key[64], file[PATH_MAX], policy[16] = "skip";
     uint64_t v;
@@ -233,6 +233,9 @@ static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct conf
     }
     bc->timeout_s = 15;
     bc->retry_base_s = 1;
+    bc->max_in_flight = 8;
+    if (get_uint(c, b, path, "max_in_flight", &v, 1, 32, 0) > 0)
+        bc->max_in_flight = (unsigned)v;
     bc->retry_max_s = 300;
     if (get_uint(c, b, path, "retry_base_s", &v, 1, 3600, 0) > 0)
         bc->retry_base_s = (long)v;

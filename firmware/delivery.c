@@ -10,39 +10,54 @@
 #include "clock.h"
 #include "log.h"
 
-#define RESPONSE_MAX     65536
-#define BACKOFF_FLOOR_MS 250 /* full jitter, but never a burst: at most 4 attempts a second */
+#define RESPONSE_MAX     16384
+#define BACKOFF_FLOOR_MS 250  /* full jitter, but never a burst: at most 4 attempts a second */
 #define MARK_BATCH       64   /* deliveries per mark record, at most */
 #define MARK_DELAY_MS    1000 /* and a mark at least this soon after a delivery */
 
-enum lane_state { LANE_IDLE, LANE_WAITING, LANE_IN_FLIGHT };
+enum slot_state {
+    SLOT_FREE,
+    SLOT_READY,     /* holds a request to send: first attempt, or after a failure */
+    SLOT_IN_FLIGHT,
+};
 
-/* One backend's queue: the sale at its head, and the transfer carrying it. */
-struct lane {
-    const struct backend_config *bc;
-    const struct backend_ops *ops;
-    unsigned index; /* in the journal's backend table */
-    CURL *easy;     /* kept across transfers: its connection is reused */
-    struct curl_slist *headers;
-    enum lane_state state;
+struct lane;
 
-    int loaded;
-    struct journal_sale sale; /* body/txn point into owned copies below */
+/* One sale on its way: its request, and the transfer carrying it. */
+struct slot {
+    struct lane *lane;
+    CURL *easy; /* kept across transfers; connections live in the multi handle's pool */
+    enum slot_state state;
+    struct journal_sale sale; /* body points into the owned copy below */
     char *body;
     cJSON *sale_json;
     char ref[128];
     struct backend_job job;
     struct http_request req;
-    struct contact_cache contacts;
-
-    char *resp;
+    char resp[RESPONSE_MAX + 1];
     size_t resp_len;
+};
+
+/*
+ * One backend. Up to max_in_flight sales go out at once. After a failure the lane backs off as a
+ * whole, and only one request probes at each attempt: a dead server sees the backoff schedule,
+ * not max_in_flight times it.
+ */
+struct lane {
+    const struct backend_config *bc;
+    const struct backend_ops *ops;
+    unsigned index; /* in the journal's backend table */
+    struct curl_slist *headers;
+    struct slot *slots;
+    unsigned nslots;
+    int failing;        /* the last answer was a failure: probe with one request */
+    int network_down;   /* ... and it failed below HTTP: worth retrying on a netlink event */
     uint64_t next_attempt_ms;
     unsigned attempts;
     char last_error[256];
     char last_dead[512]; /* why the last dead-lettered sale was refused */
-    int network_down;    /* the last attempt failed below HTTP: worth retrying on a netlink event */
     uint64_t skipped;
+    struct contact_cache contacts;
 };
 
 struct delivery {
@@ -67,69 +82,64 @@ static uint32_t rnd(struct delivery *d)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
-    struct lane *l = userp;
-    size_t n = size * nmemb, room = RESPONSE_MAX - l->resp_len;
-    memcpy(l->resp + l->resp_len, data, n < room ? n : room); /* the tail of a huge answer: dropped */
-    l->resp_len += n < room ? n : room;
-    l->resp[l->resp_len] = '\0';
+    struct slot *s = userp;
+    size_t n = size * nmemb, room = RESPONSE_MAX - s->resp_len;
+    memcpy(s->resp + s->resp_len, data, n < room ? n : room); /* a huge answer's tail: dropped */
+    s->resp_len += n < room ? n : room;
+    s->resp[s->resp_len] = '\0';
     return n;
 }
 
-static void unload(struct lane *l)
+static void slot_clear(struct slot *s)
 {
-    free(l->body);
-    cJSON_Delete(l->sale_json);
-    free(l->req.body);
-    l->body = NULL;
-    l->sale_json = NULL;
-    l->req.body = NULL;
-    l->loaded = 0;
+    free(s->body);
+    cJSON_Delete(s->sale_json);
+    free(s->req.body);
+    s->body = NULL;
+    s->sale_json = NULL;
+    s->req.body = NULL;
+    s->state = SLOT_FREE;
 }
 
-/* Copies the lane's next sale out of the journal's buffer. Returns 1 if there is one. */
-static int load(struct delivery *d, struct lane *l)
+/* Takes the lane's next sale out of the journal into a free slot. Returns 1 if there was one. */
+static int slot_fill(struct delivery *d, struct lane *l, struct slot *s)
 {
-    if (l->loaded)
-        return 1;
-    struct journal_sale s;
-    int rc = journal_next_sale(d->journal, l->index, &s);
+    struct journal_sale js;
+    int rc = journal_next_sale(d->journal, l->index, &js);
     if (rc <= 0) {
         if (rc < 0)
             snprintf(l->last_error, sizeof l->last_error, "journal read failed: %s",
                      strerror(-rc));
         return 0;
     }
-    l->sale = s;
-    l->body = malloc(s.body_len + 1);
-    if (!l->body)
-        return 0;
-    memcpy(l->body, s.body, s.body_len + 1);
-    l->sale.body = l->body;
-    l->sale.txn = NULL;
-    snprintf(l->ref, sizeof l->ref, "%s:%s", d->cfg->terminal_id, s.txn);
-    l->sale_json = cJSON_Parse(l->body);
-    l->job = (struct backend_job){.sale = l->sale_json, .ref = l->ref, .contacts = &l->contacts};
-    l->loaded = 1;
+    s->sale = js;
+    s->body = malloc(js.body_len + 1);
+    if (s->body)
+        memcpy(s->body, js.body, js.body_len + 1);
+    s->sale.body = s->body;
+    s->sale.txn = NULL;
+    snprintf(s->ref, sizeof s->ref, "%s:%s", d->cfg->terminal_id, js.txn);
+    s->sale_json = s->body ? cJSON_Parse(s->body) : NULL;
+    s->job = (struct backend_job){.sale = s->sale_json, .ref = s->ref, .contacts = &l->contacts};
     return 1;
 }
 
-static void finish(struct delivery *d, struct lane *l, const char *dead_reason)
+static void finish(struct delivery *d, struct slot *s, const char *dead_reason)
 {
-    int rc = journal_sale_done(d->journal, l->index, &l->sale, dead_reason);
+    struct lane *l = s->lane;
+    int rc = journal_sale_done(d->journal, l->index, &s->sale, dead_reason);
     if (rc)
         log_warn("%s: could not write a dead-letter mark: %s", l->bc->name, strerror(-rc));
     if (dead_reason) {
-        log_warn("%s: sale %s dead-lettered: %s", l->bc->name, l->ref, dead_reason);
-        snprintf(l->last_dead, sizeof l->last_dead, "%s: %s", l->ref, dead_reason);
+        log_warn("%s: sale %s dead-lettered: %s", l->bc->name, s->ref, dead_reason);
+        snprintf(l->last_dead, sizeof l->last_dead, "%s: %s", s->ref, dead_reason);
     }
     if (!dead_reason && d->marks_pending++ == 0)
         d->marks_due_ms = clock_mono_ms() + MARK_DELAY_MS;
-    unload(l);
-    l->attempts = 0;
-    l->state = LANE_IDLE;
+    slot_clear(s);
 }
 
-static void retry_later(struct delivery *d, struct lane *l, long retry_after_s, int paused)
+static void back_off(struct delivery *d, struct lane *l, long retry_after_s, int paused)
 {
     uint64_t cap = (uint64_t)l->bc->retry_max_s * 1000;
     uint64_t ceiling = (uint64_t)l->bc->retry_base_s * 1000 << (l->attempts < 20 ? l->attempts : 20);
@@ -140,124 +150,193 @@ static void retry_later(struct delivery *d, struct lane *l, long retry_after_s, 
     if (retry_after_s > 0 && (uint64_t)retry_after_s * 1000 > delay)
         delay = (uint64_t)retry_after_s * 1000;
     l->attempts++;
+    l->failing = 1;
     l->next_attempt_ms = clock_mono_ms() + delay;
-    l->state = LANE_WAITING;
 }
 
-static int send_request(struct delivery *d, struct lane *l)
+static void send_request(struct delivery *d, struct slot *s)
 {
     char url[700];
-    snprintf(url, sizeof url, "%s%s", l->bc->base_url, l->req.path);
-    l->resp_len = 0;
-    l->resp[0] = '\0';
-    curl_easy_setopt(l->easy, CURLOPT_URL, url);
-    curl_easy_setopt(l->easy, CURLOPT_POSTFIELDS, l->req.body);
-    curl_easy_setopt(l->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(l->req.body));
-    if (curl_multi_add_handle(d->multi, l->easy) != CURLM_OK) {
-        snprintf(l->last_error, sizeof l->last_error, "cannot start a transfer");
-        retry_later(d, l, 0, 0);
-        return -1;
+    snprintf(url, sizeof url, "%s%s", s->lane->bc->base_url, s->req.path);
+    s->resp_len = 0;
+    s->resp[0] = '\0';
+    curl_easy_setopt(s->easy, CURLOPT_URL, url);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->req.body);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(s->req.body));
+    if (curl_multi_add_handle(d->multi, s->easy) != CURLM_OK) {
+        snprintf(s->lane->last_error, sizeof s->lane->last_error, "cannot start a transfer");
+        back_off(d, s->lane, 0, 0);
+        s->state = SLOT_READY;
+        return;
     }
-    l->state = LANE_IN_FLIGHT;
-    return 0;
+    s->state = SLOT_IN_FLIGHT;
 }
 
-static void step(struct delivery *d, struct lane *l, enum backend_verdict v, const char *why)
+static void step(struct delivery *d, struct slot *s, enum backend_verdict v, const char *why)
 {
     switch (v) {
     case BACKEND_SEND:
-        send_request(d, l);
+        s->state = SLOT_READY; /* sent by the lane, which knows whether it may */
         break;
     case BACKEND_DONE:
-        finish(d, l, NULL);
+        finish(d, s, NULL);
         break;
     case BACKEND_SKIP:
-        l->skipped++;
-        finish(d, l, NULL);
+        s->lane->skipped++;
+        finish(d, s, NULL);
         break;
     case BACKEND_DEAD:
-        finish(d, l, why);
+        finish(d, s, why);
         break;
     }
 }
 
-static void start_due(struct delivery *d, struct lane *l, uint64_t now)
+static void start_sale(struct delivery *d, struct slot *s)
 {
-    while (l->state != LANE_IN_FLIGHT && (l->state == LANE_IDLE || now >= l->next_attempt_ms)) {
-        if (!load(d, l)) {
-            l->state = LANE_IDLE;
+    char why[256] = "";
+    free(s->req.body);
+    s->req.body = NULL;
+    if (!s->sale_json) { /* the journal's CRC passed, so this is a bug, not bad flash */
+        step(d, s, BACKEND_DEAD, "stored sale is not valid JSON");
+        return;
+    }
+    step(d, s, s->lane->ops->start(s->lane->bc, &s->job, &s->req, why, sizeof why), why);
+}
+
+static unsigned in_flight(const struct lane *l)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < l->nslots; i++)
+        n += l->slots[i].state == SLOT_IN_FLIGHT;
+    return n;
+}
+
+/* Sends what the lane may send now, and fills free slots from the journal. */
+static void lane_run(struct delivery *d, struct lane *l, uint64_t now)
+{
+    if (l->failing) {
+        /* One probe at a time, when the backoff says so. */
+        if (now < l->next_attempt_ms || in_flight(l))
             return;
-        }
-        char why[256] = "";
-        free(l->req.body);
-        l->req.body = NULL;
-        if (!l->sale_json) { /* the journal's CRC passed, so this is a bug, not bad flash */
-            step(d, l, BACKEND_DEAD, "stored sale is not valid JSON");
-            continue;
-        }
-        step(d, l, l->ops->start(l->bc, &l->job, &l->req, why, sizeof why), why);
+        for (unsigned i = 0; i < l->nslots; i++)
+            if (l->slots[i].state == SLOT_READY) {
+                send_request(d, &l->slots[i]);
+                return;
+            }
+        for (unsigned i = 0; i < l->nslots; i++)
+            if (l->slots[i].state == SLOT_FREE && slot_fill(d, l, &l->slots[i])) {
+                start_sale(d, &l->slots[i]);
+                if (l->slots[i].state == SLOT_READY)
+                    send_request(d, &l->slots[i]);
+                return;
+            }
+        return;
+    }
+    for (unsigned i = 0; i < l->nslots && !l->failing; i++) {
+        struct slot *s = &l->slots[i];
+        /* Skipped sales free their slot at once: keep filling it. */
+        while (s->state == SLOT_FREE && slot_fill(d, l, s))
+            start_sale(d, s);
+        if (s->state == SLOT_READY)
+            send_request(d, s);
     }
 }
 
-static const char *short_path(const struct lane *l)
+static void completed(struct delivery *d, struct slot *s, CURLcode result)
 {
-    return l->req.path;
-}
-
-static void completed(struct delivery *d, struct lane *l, CURLcode result)
-{
+    struct lane *l = s->lane;
     long status = 0, retry_after = 0;
     curl_off_t ra = 0;
-    curl_multi_remove_handle(d->multi, l->easy);
-    curl_easy_getinfo(l->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (curl_easy_getinfo(l->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+    curl_multi_remove_handle(d->multi, s->easy);
+    s->state = SLOT_READY; /* until decided otherwise: the same request, again */
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
         retry_after = (long)ra;
 
     l->network_down = result != CURLE_OK;
     if (result != CURLE_OK) {
         /* Includes answers lost after the request went out: resent under the same reference. */
         snprintf(l->last_error, sizeof l->last_error, "%s on POST %s", curl_easy_strerror(result),
-                 short_path(l));
-        retry_later(d, l, 0, 0);
+                 s->req.path);
+        back_off(d, l, 0, 0);
         return;
     }
     if (status >= 200 && status < 300) {
         char why[256] = "";
-        char *prev = l->req.body;
-        l->req.body = NULL;
+        char *prev = s->req.body;
+        s->req.body = NULL;
+        l->failing = 0;
+        l->attempts = 0;
         enum backend_verdict v =
-            l->ops->answered(l->bc, &l->job, status, l->resp, &l->req, why, sizeof why);
+            l->ops->answered(l->bc, &s->job, status, s->resp, &s->req, why, sizeof why);
         free(prev);
         if (v == BACKEND_DONE)
             l->last_error[0] = '\0';
-        step(d, l, v, why);
+        step(d, s, v, why);
         return;
     }
-    snprintf(l->last_error, sizeof l->last_error, "HTTP %ld from POST %s", status, short_path(l));
+    snprintf(l->last_error, sizeof l->last_error, "HTTP %ld from POST %s", status, s->req.path);
     if (status == 429 || status >= 500 || status == 408) {
-        retry_later(d, l, retry_after, 0);
+        back_off(d, l, retry_after, 0);
     } else if (status == 401 || status == 403) {
         log_warn("%s: %s: check the API key; the backend is paused, sales are kept", l->bc->name,
                  l->last_error);
-        retry_later(d, l, retry_after, 1);
-    } else if (l->job.contact_from_cache) {
+        back_off(d, l, retry_after, 1);
+    } else if (s->job.contact_from_cache) {
         /* Perhaps the contact was merged or deleted since we cached it: ask again. */
-        contact_cache_evict(&l->contacts, l->job.contact_key);
-        l->job.contact_from_cache = 0;
-        l->state = LANE_IDLE;
-        l->next_attempt_ms = 0;
-        free(l->req.body);
-        l->req.body = NULL;
-        char why[256] = "";
-        step(d, l, l->ops->start(l->bc, &l->job, &l->req, why, sizeof why), why);
+        contact_cache_evict(&l->contacts, s->job.contact_key);
+        s->job.contact_from_cache = 0;
+        start_sale(d, s);
     } else {
         char reason[512];
-        snprintf(reason, sizeof reason, "%.200s: %.200s", l->last_error, l->resp);
-        for (char *p = reason; *p; p++) /* one line in logs and status, whatever the server sent */
+        snprintf(reason, sizeof reason, "%.200s: %.200s", l->last_error, s->resp);
+        for (char *p = reason; *p; p++) /* one line in logs and status, whatever was sent */
             if ((unsigned char)*p < 0x20)
                 *p = ' ';
-        finish(d, l, reason);
+        finish(d, s, reason);
     }
+}
+
+static int lane_init(struct delivery *d, struct lane *l, const struct backend_config *bc,
+                     unsigned index)
+{
+    l->bc = bc;
+    l->ops = backend_ops_for(bc->kind);
+    l->index = index;
+    l->nslots = bc->max_in_flight < JOURNAL_MAX_IN_FLIGHT ? bc->max_in_flight
+                                                          : JOURNAL_MAX_IN_FLIGHT;
+    l->slots = calloc(l->nslots, sizeof *l->slots);
+    if (!l->ops || !l->slots)
+        return -1;
+    l->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    l->headers = curl_slist_append(l->headers, "Accept: application/json");
+    l->headers = l->ops->auth_headers(bc, l->headers);
+    for (unsigned i = 0; i < l->nslots; i++) {
+        struct slot *s = &l->slots[i];
+        CURL *e = s->easy = curl_easy_init();
+        s->lane = l;
+        if (!e)
+            return -1;
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (bc->ca_file[0])
+            curl_easy_setopt(e, CURLOPT_CAINFO, bc->ca_file);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT, bc->timeout_s);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, bc->timeout_s < 10 ? bc->timeout_s : 10L);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        /* HTTP/2 when the server offers it; new transfers wait to share its one connection. */
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "tillsync/" TILLSYNC_VERSION);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+    }
+    (void)d;
+    return 0;
 }
 
 struct delivery *delivery_new(const struct config *cfg, struct journal *j, char *err,
@@ -272,40 +351,21 @@ struct delivery *delivery_new(const struct config *cfg, struct journal *j, char 
     d->cfg = cfg;
     d->journal = j;
     d->rng = (uint32_t)clock_mono_ms() ^ (uint32_t)clock_wall_ms() ^ 0x2545F491u;
-    curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    unsigned most = 1;
     for (unsigned i = 0; i < cfg->nbackends; i++) {
-        struct lane *l = &d->lanes[i];
-        l->bc = &cfg->backends[i];
-        l->ops = backend_ops_for(l->bc->kind);
-        l->index = i;
-        l->easy = curl_easy_init();
-        l->resp = malloc(RESPONSE_MAX + 1);
-        if (!l->ops || !l->easy || !l->resp) {
-            d->nlanes = i + 1;
+        d->nlanes = i + 1;
+        if (lane_init(d, &d->lanes[i], &cfg->backends[i], i) != 0) {
             delivery_free(d);
-            snprintf(err, errlen, "backends[%u]: cannot set up (kind %s)", i, cfg->backends[i].kind);
+            snprintf(err, errlen, "backends[%u]: cannot set up (kind %s)", i,
+                     cfg->backends[i].kind);
             return NULL;
         }
-        l->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        l->headers = curl_slist_append(l->headers, "Accept: application/json");
-        l->headers = l->ops->auth_headers(l->bc, l->headers);
-        CURL *e = l->easy;
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (l->bc->ca_file[0])
-            curl_easy_setopt(e, CURLOPT_CAINFO, l->bc->ca_file);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT, l->bc->timeout_s);
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, l->bc->timeout_s < 10 ? l->bc->timeout_s : 10L);
-        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "tillsync/" TILLSYNC_VERSION);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, l);
-        curl_easy_setopt(e, CURLOPT_PRIVATE, l);
+        if (cfg->backends[i].max_in_flight > most)
+            most = cfg->backends[i].max_in_flight;
     }
-    d->nlanes = cfg->nbackends;
+    curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* An HTTP/1.1 server gets one connection per request in flight; HTTP/2 shares one. */
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)most);
     return d;
 }
 
@@ -315,12 +375,15 @@ void delivery_free(struct delivery *d)
         return;
     for (unsigned i = 0; i < d->nlanes; i++) {
         struct lane *l = &d->lanes[i];
-        if (l->state == LANE_IN_FLIGHT)
-            curl_multi_remove_handle(d->multi, l->easy);
-        unload(l);
-        curl_easy_cleanup(l->easy);
+        for (unsigned k = 0; l->slots && k < l->nslots; k++) {
+            struct slot *s = &l->slots[k];
+            if (s->state == SLOT_IN_FLIGHT)
+                curl_multi_remove_handle(d->multi, s->easy);
+            slot_clear(s);
+            curl_easy_cleanup(s->easy);
+        }
+        free(l->slots);
         curl_slist_free_all(l->headers);
-        free(l->resp);
     }
     curl_multi_cleanup(d->multi);
     free(d);
@@ -331,7 +394,7 @@ int delivery_wait(struct delivery *d, struct pollfd *fds, unsigned nfds, int tim
     uint64_t now = clock_mono_ms();
     for (unsigned i = 0; i < d->nlanes; i++) {
         const struct lane *l = &d->lanes[i];
-        if (l->state == LANE_WAITING) {
+        if (l->failing) {
             uint64_t wait = l->next_attempt_ms > now ? l->next_attempt_ms - now : 0;
             if (wait < (uint64_t)timeout_ms)
                 timeout_ms = (int)wait;
@@ -362,13 +425,13 @@ void delivery_run(struct delivery *d)
     while ((msg = curl_multi_info_read(d->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
-        struct lane *l = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&l);
-        completed(d, l, msg->data.result);
+        struct slot *s = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+        completed(d, s, msg->data.result);
     }
     uint64_t now = clock_mono_ms();
     for (unsigned i = 0; i < d->nlanes; i++)
-        start_due(d, &d->lanes[i], now);
+        lane_run(d, &d->lanes[i], now);
     if (d->marks_pending &&
         (d->marks_pending >= MARK_BATCH || clock_mono_ms() >= d->marks_due_ms))
         delivery_flush(d);
@@ -381,7 +444,7 @@ void delivery_wake(struct delivery *d)
         struct lane *l = &d->lanes[i];
         /* Not a paused backend (wrong key) nor one told to wait (Retry-After): only the ones
          * whose last failure was the network. */
-        if (l->state == LANE_WAITING && l->network_down && l->next_attempt_ms > now) {
+        if (l->failing && l->network_down && l->next_attempt_ms > now) {
             l->next_attempt_ms = now;
             l->attempts = 0;
         }
@@ -409,7 +472,7 @@ uint64_t delivery_status(struct delivery *d, cJSON *arr)
         cJSON_AddStringToObject(o, "name", l->bc->name);
         cJSON_AddStringToObject(o, "kind", l->bc->kind);
         cJSON_AddNumberToObject(o, "queued", (double)jb->queued);
-        cJSON_AddNumberToObject(o, "in_flight", l->state == LANE_IN_FLIGHT);
+        cJSON_AddNumberToObject(o, "in_flight", in_flight(l));
         cJSON_AddNumberToObject(o, "delivered", (double)jb->delivered_total);
         cJSON_AddNumberToObject(o, "dead_letter", (double)jb->dead_total);
         cJSON_AddNumberToObject(o, "skipped_anonymous", (double)l->skipped);
@@ -417,15 +480,18 @@ uint64_t delivery_status(struct delivery *d, cJSON *arr)
             cJSON_AddStringToObject(o, "last_error", l->last_error);
         else
             cJSON_AddNullToObject(o, "last_error");
-        uint64_t wait = l->state == LANE_WAITING && l->next_attempt_ms > now
+        uint64_t wait = l->failing && l->next_attempt_ms > now
                             ? (l->next_attempt_ms - now + 999) / 1000
                             : 0;
         cJSON_AddNumberToObject(o, "next_attempt_in_s", (double)wait);
         if (l->last_dead[0])
             cJSON_AddStringToObject(o, "last_dead_letter", l->last_dead);
         cJSON_AddItemToArray(arr, o);
-        if (jb->queued && l->loaded && (!oldest || l->sale.accepted_ms < oldest))
-            oldest = l->sale.accepted_ms;
+        for (unsigned k = 0; k < l->nslots; k++) {
+            const struct slot *s = &l->slots[k];
+            if (s->state != SLOT_FREE && (!oldest || s->sale.accepted_ms < oldest))
+                oldest = s->sale.accepted_ms;
+        }
     }
     return oldest;
 }

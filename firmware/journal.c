@@ -702,8 +702,9 @@ int journal_find_txn(struct journal *j, const char *txn)
 int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
 {
     struct journal_backend *b = &j->backends[bi];
-    if (j->empty || b->queued == 0)
+    if (j->empty || b->queued <= b->npending || b->npending == JOURNAL_MAX_IN_FLIGHT)
         return 0;
+    uint64_t from = b->fetched_end > b->watermark ? b->fetched_end : b->watermark;
     struct journal_pos at = pos_valid(j, &b->cursor) ? b->cursor : ring_start(j);
     for (;;) {
         int at_end = at.block == j->head ? at.off >= j->head_off : at.off >= j->erase_size;
@@ -719,16 +720,17 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
             at.block_seq++;
             continue;
         }
-        uint32_t next = st == REC_BAD_HDR ? resync(j, at.block, at.off) : at.off + r.span;
+        struct journal_pos start = at;
+        at.off = st == REC_BAD_HDR ? resync(j, at.block, at.off) : at.off + r.span;
+        b->cursor = at;
         if (st == REC_OK && r.type == REC_SALE && decode_sale(j, &r, out) == 0 &&
-            out->seq >= b->watermark) {
-            out->pos = at;
-            out->next = (struct journal_pos){at.block, next, at.block_seq};
-            b->cursor = at;
+            out->seq >= from) {
+            out->pos = start;
+            out->next = at;
+            b->pending[b->npending++] = out->seq;
+            b->fetched_end = out->seq + 1;
             return 1;
         }
-        at.off = next;
-        b->cursor = at;
     }
 }
 
@@ -755,10 +757,18 @@ int journal_sale_done(struct journal *j, unsigned bi, const struct journal_sale 
                       const char *dead_reason)
 {
     struct journal_backend *b = &j->backends[bi];
-    if (s->seq < b->watermark)
-        return 0; /* already done: a stale completion */
-    b->watermark = s->seq + 1;
-    b->cursor = s->next;
+    unsigned i = 0;
+    while (i < b->npending && b->pending[i] != s->seq)
+        i++;
+    if (i == b->npending || (b->pending_done >> i & 1))
+        return 0; /* not out, or already done: a stale completion */
+    b->pending_done |= 1u << i;
+    while (b->npending && (b->pending_done & 1)) {
+        memmove(b->pending, b->pending + 1, (b->npending - 1) * sizeof *b->pending);
+        b->pending_done >>= 1;
+        b->npending--;
+    }
+    b->watermark = b->npending ? b->pending[0] : b->fetched_end;
     if (b->queued)
         b->queued--;
     if (!dead_reason) {

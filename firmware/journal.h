@@ -22,6 +22,7 @@
 #define JOURNAL_DUP_WINDOW     10000 /* most recent sales whose txn is recognised as a resend */
 #define JOURNAL_MAX_TXN        64
 #define JOURNAL_MAX_RECORD     (72u * 1024u) /* a 64 KiB request line, normalised, fits */
+#define JOURNAL_MAX_IN_FLIGHT  32 /* sales a backend may have fetched and not yet finished */
 
 struct journal_pos {
     uint32_t block;
@@ -36,7 +37,13 @@ struct journal_backend {
     uint64_t dead_total;          /* sales ever dead-lettered for this backend */
     uint64_t queued;              /* sales with seq >= watermark still in the journal */
     uint64_t persisted_watermark; /* the watermark as last written to flash */
-    struct journal_pos cursor;    /* where to look for the next sale to deliver */
+    struct journal_pos cursor;    /* where to look for the next sale to fetch */
+    /* Fetched and not finished, in fetch order: completions may come in any order, the
+     * watermark only moves over a finished prefix. */
+    uint64_t pending[JOURNAL_MAX_IN_FLIGHT];
+    uint32_t pending_done; /* bit i: pending[i] is finished */
+    unsigned npending;
+    uint64_t fetched_end;  /* one past the last fetched seq */
 };
 
 struct journal_sale {
@@ -104,12 +111,15 @@ int journal_find_txn(struct journal *j, const char *txn);
 int journal_append_sale(struct journal *j, const char *txn, const char *body, size_t body_len,
                         uint64_t accepted_ms, uint64_t *seq_out);
 
-/* The oldest sale backend b has not done. Returns 1 if there is one, 0 if none, <0 on error. */
+/*
+ * Hands out the next sale backend b has not been given yet, oldest first; up to
+ * JOURNAL_MAX_IN_FLIGHT may be out at once. Returns 1 if there is one, 0 if none, <0 on error.
+ */
 int journal_next_sale(struct journal *j, unsigned b, struct journal_sale *out);
 
 /*
- * Records that backend b is done with the sale last returned by journal_next_sale(): delivered,
- * or dead-lettered with a reason (dead_reason != NULL). Delivery marks are only written by
+ * Records that backend b is done with a sale it was handed, in any order: delivered, or
+ * dead-lettered with a reason (dead_reason != NULL). Delivery marks are only written by
  * journal_flush_marks(); a dead letter is written at once, since its reason is worth keeping.
  */
 int journal_sale_done(struct journal *j, unsigned b, const struct journal_sale *s,

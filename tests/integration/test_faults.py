@@ -172,10 +172,13 @@ def scenario_contact_cache(env):
     submit(env, batch[1:])
     b = drained(env)
     assert b["dead_letter"] == 0, b
-    paths = [r["path"] for r in api_requests(env)]
-    assert paths.count("/contacts") == 2, paths  # first sale, and once after the refusal
-    return "repeat customer cost 1 request a sale; a refused cached id was looked up again " \
-        "(%s); %d delivered once" % (paths, exactly_once(env, batch))
+    log = api_requests(env)
+    paths = [r["path"] for r in log]
+    assert paths[:2] == ["/contacts", "/activities"], paths  # the first sale resolves the contact
+    assert paths[2] == "/activities" and log[2]["status"] == 422, paths  # the cached id refused
+    assert "/contacts" in paths[3:], paths  # ... so the contact was looked up again
+    return "a repeat customer's sale went straight to /activities; a refused cached id was " \
+        "looked up again (%s); %d delivered once" % (paths, exactly_once(env, batch))
 
 
 SCENARIOS = [scenario_contact_cache, scenario_down, scenario_503_storm, scenario_429_retry_after,
