@@ -128,7 +128,10 @@ static const struct hal_flash_api flash_file_api = {
 
 static int fill_erased(int fd, uint64_t size)
 {
-    static uint8_t ones[65536];
+    /* Page-sized writes: ext4 on recent kernels caches a file in folios as large as the writes
+     * that made it, and a later 300-byte append then dirties (and is accounted as) the whole
+     * folio. Made page by page, an append costs the one page it touches. */
+    static uint8_t ones[4096];
     memset(ones, 0xFF, sizeof ones);
     for (uint64_t off = 0; off < size;) {
         size_t n = size - off < sizeof ones ? (size_t)(size - off) : sizeof ones;
