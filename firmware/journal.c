@@ -19,7 +19,8 @@
 #define REC_MARK     2
 #define SALE_FIXED   17u /* seq, accepted_ms, txn_len */
 #define MARK_FIXED   32u
-#define MARK_DEAD    1u
+#define MARK_DEAD    1u /* carries dead_seq and the reason */
+#define MARK_REQUEUE 2u /* carries dead_seq: a technician sent that sale again */
 
 /* ---- little-endian encoding: the format is the same on every CPU ---- */
 
@@ -734,18 +735,18 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
     }
 }
 
-static int write_mark(struct journal *j, struct journal_backend *b, uint64_t dead_seq,
-                      const char *dead_reason)
+static int write_mark(struct journal *j, struct journal_backend *b, uint32_t flags,
+                      uint64_t dead_seq, const char *dead_reason)
 {
     uint8_t fixed[MARK_FIXED + 8];
     struct journal_pos at;
     put32(fixed, b->id);
-    put32(fixed + 4, dead_reason ? MARK_DEAD : 0);
+    put32(fixed + 4, flags);
     put64(fixed + 8, b->watermark);
     put64(fixed + 16, b->delivered_total);
     put64(fixed + 24, b->dead_total);
     put64(fixed + 32, dead_seq);
-    struct part parts[] = {{fixed, dead_reason ? sizeof fixed : MARK_FIXED},
+    struct part parts[] = {{fixed, flags ? sizeof fixed : MARK_FIXED},
                            {dead_reason ? dead_reason : "", dead_reason ? strlen(dead_reason) : 0}};
     int rc = append(j, REC_MARK, parts, 2, 0, &at);
     if (rc == 0)
@@ -778,7 +779,7 @@ int journal_sale_done(struct journal *j, unsigned bi, const struct journal_sale 
     b->dead_total++;
     char reason[256];
     snprintf(reason, sizeof reason, "%s", dead_reason);
-    return write_mark(j, b, s->seq, reason);
+    return write_mark(j, b, MARK_DEAD, s->seq, reason);
 }
 
 int journal_flush_marks(struct journal *j)
@@ -786,7 +787,7 @@ int journal_flush_marks(struct journal *j)
     for (unsigned i = 0; i < j->nbackends; i++) {
         struct journal_backend *b = &j->backends[i];
         if (b->watermark != b->persisted_watermark) {
-            int rc = write_mark(j, b, 0, NULL);
+            int rc = write_mark(j, b, 0, 0, NULL);
             if (rc)
                 return rc;
         }
@@ -820,4 +821,102 @@ enum journal_block_state journal_block_info(struct journal *j, uint32_t block,
         all_erased(raw, sizeof raw))
         return JOURNAL_BLOCK_ERASED;
     return JOURNAL_BLOCK_UNREADABLE; /* an erase cut short, or a worn block */
+}
+
+/* ---- dead letters ---- */
+
+struct dead_scan {
+    uint32_t backend_id;
+    journal_dead_fn fn;
+    void *ctx;
+    /* The dead letters are listed newest last; a requeue mark hides its dead letter, which
+     * always precedes it, so a bounded set of recent requeues is enough to filter. */
+    uint64_t requeued[256];
+    unsigned nrequeued;
+    int pass;
+};
+
+static int visit_dead(struct journal *j, const struct rec *r, struct journal_pos at,
+                      uint32_t next_off, void *ctx)
+{
+    struct dead_scan *d = ctx;
+    struct mark m;
+    (void)at;
+    (void)next_off;
+    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id || !m.flags ||
+        r->len < MARK_FIXED + 8)
+        return 0;
+    uint64_t seq = get64(j->rbuf + MARK_FIXED);
+    if (d->pass == 0) {
+        if ((m.flags & MARK_REQUEUE) && d->nrequeued < 256)
+            d->requeued[d->nrequeued++] = seq;
+        return 0;
+    }
+    if (!(m.flags & MARK_DEAD))
+        return 0;
+    for (unsigned i = 0; i < d->nrequeued; i++)
+        if (d->requeued[i] == seq)
+            return 0;
+    return d->fn(d->ctx, seq, (const char *)j->rbuf + MARK_FIXED + 8);
+}
+
+int journal_dead_letters(struct journal *j, unsigned b, journal_dead_fn fn, void *ctx)
+{
+    struct dead_scan d = {.backend_id = j->backends[b].id, .fn = fn, .ctx = ctx};
+    int rc = walk(j, 0, visit_dead, &d);
+    d.pass = 1;
+    return rc ? rc : walk(j, 0, visit_dead, &d);
+}
+
+struct sale_probe {
+    uint64_t seq;
+    char txn[JOURNAL_MAX_TXN + 1];
+    char *body;
+    size_t body_len;
+    uint64_t accepted_ms;
+};
+
+static int visit_sale(struct journal *j, const struct rec *r, struct journal_pos at,
+                      uint32_t next_off, void *ctx)
+{
+    struct sale_probe *p = ctx;
+    struct journal_sale s;
+    (void)at;
+    (void)next_off;
+    if (r->type != REC_SALE || decode_sale(j, r, &s) != 0 || s.seq != p->seq)
+        return 0;
+    snprintf(p->txn, sizeof p->txn, "%s", s.txn);
+    p->body = malloc(s.body_len + 1);
+    if (!p->body)
+        return -ENOMEM;
+    memcpy(p->body, s.body, s.body_len + 1);
+    p->body_len = s.body_len;
+    p->accepted_ms = s.accepted_ms;
+    return 1;
+}
+
+int journal_sale_txn(struct journal *j, uint64_t seq, char *txn, size_t cap)
+{
+    struct sale_probe p = {.seq = seq};
+    int rc = walk(j, 0, visit_sale, &p);
+    if (rc != 1)
+        return rc < 0 ? rc : -ENOENT;
+    snprintf(txn, cap, "%s", p.txn);
+    free(p.body);
+    return 0;
+}
+
+int journal_requeue(struct journal *j, unsigned b, uint64_t dead_seq)
+{
+    struct sale_probe p = {.seq = dead_seq};
+    int rc = walk(j, 0, visit_sale, &p);
+    if (rc != 1)
+        return rc < 0 ? rc : -ENOENT; /* reclaimed: nothing left to send */
+    uint64_t seq;
+    /* A new record, the same txn and so the same externalReference: the platform keeps it once. */
+    rc = journal_append_sale(j, p.txn, p.body, p.body_len, p.accepted_ms, &seq);
+    free(p.body);
+    if (rc == 0)
+        rc = write_mark(j, &j->backends[b], MARK_REQUEUE, dead_seq, NULL);
+    return rc;
 }

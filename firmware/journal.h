@@ -125,6 +125,19 @@ int journal_next_sale(struct journal *j, unsigned b, struct journal_sale *out);
 int journal_sale_done(struct journal *j, unsigned b, const struct journal_sale *s,
                       const char *dead_reason);
 
+/* Calls fn for each dead letter of backend b still on flash and not requeued, oldest first.
+ * fn returns nonzero to stop. The reason is valid during the call only. */
+typedef int (*journal_dead_fn)(void *ctx, uint64_t seq, const char *reason);
+int journal_dead_letters(struct journal *j, unsigned b, journal_dead_fn fn, void *ctx);
+/* The txn of the sale with that seq, if it is still on flash (-ENOENT if reclaimed). */
+int journal_sale_txn(struct journal *j, uint64_t seq, char *txn, size_t cap);
+/*
+ * A technician's retry of a dead letter: the sale is stored again as a new record (synced),
+ * which every backend then delivers under the same reference, and the dead letter is marked
+ * requeued. -ENOENT if the sale was reclaimed meanwhile.
+ */
+int journal_requeue(struct journal *j, unsigned b, uint64_t dead_seq);
+
 /* Writes a watermark for every backend that advanced. Not synced: a lost mark costs a resend. */
 int journal_flush_marks(struct journal *j);
 int journal_sync(struct journal *j);

@@ -20,11 +20,15 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tillsyncctl --config PATH status [--json]\n"
                "       tillsyncctl --config PATH verify\n"
+               "       tillsyncctl --config PATH dead-letters\n"
+               "       tillsyncctl --config PATH retry-dead BACKEND\n"
                "       tillsyncctl --help | --version\n"
                "\n"
                "  status   what the running daemon holds and where delivery stands\n"
                "  verify   read the journal offline (daemon stopped): records by state, corruption,\n"
-               "           free space, wear per block. Exit 0 healthy, 1 not, 2 cannot check\n");
+               "           free space, wear per block. Exit 0 healthy, 1 not, 2 cannot check\n"
+               "  dead-letters  sales a backend refused for good, with the server's reason\n"
+               "  retry-dead    send a backend's dead letters again (same references)\n");
 }
 
 /* Reads only control_socket: a technician may check status without the daemon's secrets. */
@@ -191,7 +195,7 @@ static int verify(const char *config_path)
 
 int main(int argc, char **argv)
 {
-    const char *config_path = NULL, *cmd = NULL;
+    const char *config_path = NULL, *cmd = NULL, *arg = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
@@ -206,6 +210,8 @@ int main(int argc, char **argv)
             json = 1;
         } else if (!cmd) {
             cmd = argv[i];
+        } else if (!arg) {
+            arg = argv[i];
         } else {
             usage(stderr);
             return 2;
@@ -213,14 +219,21 @@ int main(int argc, char **argv)
     }
     if (config_path && cmd && strcmp(cmd, "verify") == 0)
         return verify(config_path);
-    if (!config_path || !cmd || strcmp(cmd, "status") != 0) {
+    char request[128];
+    if (config_path && cmd && strcmp(cmd, "status") == 0 && !arg)
+        snprintf(request, sizeof request, "status");
+    else if (config_path && cmd && strcmp(cmd, "dead-letters") == 0 && !arg)
+        snprintf(request, sizeof request, "dead-letters");
+    else if (config_path && cmd && strcmp(cmd, "retry-dead") == 0 && arg && strlen(arg) < 64)
+        snprintf(request, sizeof request, "retry-dead %s", arg);
+    else {
         usage(stderr);
         return 2;
     }
     char path[108];
     if (control_path(config_path, path, sizeof path) != 0)
         return 2;
-    char *reply = ask(path, "status");
+    char *reply = ask(path, request);
     if (!reply)
         return 1;
     cJSON *s = cJSON_Parse(reply);
@@ -229,8 +242,15 @@ int main(int argc, char **argv)
         free(reply);
         return 1;
     }
-    if (json)
-        fputs(reply, stdout);
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(s, "error");
+    if (cJSON_IsString(error)) {
+        fprintf(stderr, "tillsyncctl: %s\n", error->valuestring);
+        cJSON_Delete(s);
+        free(reply);
+        return 1;
+    }
+    if (json || strcmp(request, "status") != 0)
+        fputs(reply, stdout); /* dead-letters and retry-dead answer in JSON */
     else
         print_human(s);
     cJSON_Delete(s);

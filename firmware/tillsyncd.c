@@ -65,10 +65,95 @@ static char *status_json(struct daemon *d)
     return s;
 }
 
+#define DEAD_LIST_MAX 100
+
+struct dead_list {
+    unsigned n, more;
+    uint64_t seq[DEAD_LIST_MAX];
+    char reason[DEAD_LIST_MAX][160];
+};
+
+static int collect_dead(void *ctx, uint64_t seq, const char *reason)
+{
+    struct dead_list *l = ctx;
+    if (l->n == DEAD_LIST_MAX) {
+        l->more++;
+        return 0;
+    }
+    l->seq[l->n] = seq;
+    snprintf(l->reason[l->n++], sizeof l->reason[0], "%s", reason);
+    return 0;
+}
+
+/* Dead letters per backend, oldest first: what a technician looks at before retrying them. */
+static char *dead_letters_json(struct daemon *d)
+{
+    static struct dead_list l;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "backends");
+    for (unsigned b = 0; b < d->cfg.nbackends; b++) {
+        memset(&l, 0, sizeof l);
+        journal_dead_letters(&d->journal, b, collect_dead, &l);
+        cJSON *bo = cJSON_CreateObject();
+        cJSON_AddStringToObject(bo, "name", d->cfg.backends[b].name);
+        cJSON *list = cJSON_AddArrayToObject(bo, "dead_letters");
+        for (unsigned i = 0; i < l.n; i++) {
+            char txn[JOURNAL_MAX_TXN + 1], ref[128];
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "seq", (double)l.seq[i]);
+            if (journal_sale_txn(&d->journal, l.seq[i], txn, sizeof txn) == 0) {
+                snprintf(ref, sizeof ref, "%s:%s", d->cfg.terminal_id, txn);
+                cJSON_AddStringToObject(e, "ref", ref);
+            } else {
+                cJSON_AddNullToObject(e, "ref"); /* reclaimed: gone with its block */
+            }
+            cJSON_AddStringToObject(e, "reason", l.reason[i]);
+            cJSON_AddItemToArray(list, e);
+        }
+        cJSON_AddNumberToObject(bo, "more", l.more);
+        cJSON_AddItemToArray(arr, bo);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* Sends a backend's dead letters again (up to DEAD_LIST_MAX at a time). */
+static char *retry_dead(struct daemon *d, const char *backend)
+{
+    static struct dead_list l;
+    char buf[160];
+    unsigned b = 0;
+    while (b < d->cfg.nbackends && strcmp(d->cfg.backends[b].name, backend) != 0)
+        b++;
+    if (b == d->cfg.nbackends) {
+        snprintf(buf, sizeof buf, "{\"error\":\"no backend named %.64s\"}", backend);
+        return strdup(buf);
+    }
+    memset(&l, 0, sizeof l);
+    journal_dead_letters(&d->journal, b, collect_dead, &l);
+    unsigned requeued = 0, gone = 0, failed = 0;
+    for (unsigned i = 0; i < l.n; i++) {
+        int rc = journal_requeue(&d->journal, b, l.seq[i]);
+        requeued += rc == 0;
+        gone += rc == -ENOENT;
+        failed += rc != 0 && rc != -ENOENT;
+    }
+    log_info("%s: technician retry of dead letters: %u requeued, %u reclaimed, %u failed",
+             backend, requeued, gone, failed);
+    snprintf(buf, sizeof buf, "{\"requeued\":%u,\"reclaimed\":%u,\"failed\":%u,\"more\":%u}",
+             requeued, gone, failed, l.more);
+    return strdup(buf);
+}
+
 static char *on_control(void *ctx, const char *request)
 {
     if (strcmp(request, "status") == 0)
         return status_json(ctx);
+    if (strcmp(request, "dead-letters") == 0)
+        return dead_letters_json(ctx);
+    if (strncmp(request, "retry-dead ", 11) == 0)
+        return retry_dead(ctx, request + 11);
     return strdup("{\"error\":\"unknown command\"}");
 }
 

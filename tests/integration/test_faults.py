@@ -4,6 +4,7 @@ during an outage the daemon's request rate stays within its backoff schedule (co
 mock). Each scenario runs against a fresh daemon and mock."""
 
 import datetime
+import json
 import os
 import signal
 import sys
@@ -158,8 +159,19 @@ def scenario_422_dead_letter(env):
     assert b["dead_letter"] == 1 and b["delivered"] == 1, b
     assert "HTTP 422" in b["last_dead_letter"] and "spend" in b["last_dead_letter"], b
     assert b["last_dead_letter"].startswith("T042:UP000"), b
-    return "422 dead-lettered with the server's reason (%s); %d delivered" % (
-        b["last_dead_letter"], exactly_once(env, batch, dead=["UP000"]))
+    exactly_once(env, batch, dead=["UP000"])
+    # The technician sees it, with the reason, and sends it again under the same reference.
+    out = env.ctl("dead-letters")
+    assert out.returncode == 0, out.stderr
+    dl = json.loads(out.stdout)["backends"][0]["dead_letters"]
+    assert [d["ref"] for d in dl] == ["T042:UP000"] and "spend" in dl[0]["reason"], dl
+    out = env.ctl("retry-dead", "glu")
+    assert json.loads(out.stdout)["requeued"] == 1, out.stdout + out.stderr
+    drained(env)
+    assert json.loads(env.ctl("dead-letters").stdout)["backends"][0]["dead_letters"] == []
+    return "422 dead-lettered with the server's reason (%s); listed by tillsyncctl " \
+        "dead-letters, sent again by retry-dead: %d delivered once" % (
+            b["last_dead_letter"], exactly_once(env, batch))
 
 
 def scenario_contact_cache(env):
