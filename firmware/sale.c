@@ -88,8 +88,8 @@ int sale_valid_currency(const char *s)
     for (int i = 0; i < 3; i++)
         if (s[i] < 'A' || s[i] > 'Z')
             return 0;
-    for (const char *c = codes; *c; c += 4)
-        if (memcmp(c, s, 3) == 0)
+    for (size_t i = 0; i + 3 < sizeof codes; i += 4) /* codes[i] starts a code; NUL at the end */
+        if (memcmp(codes + i, s, 3) == 0)
             return 1;
     return 0;
 }

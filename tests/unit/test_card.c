@@ -127,8 +127,8 @@ static void test_respects_len(void **state)
     char buf[32];
     memcpy(buf, "ab 4222222222222 cd", 19); /* not NUL-terminated */
     assert_int_equal(card_number_in(buf, 19), 1);
-    assert_int_equal(card_number_in(buf, 15), 1);
-    assert_int_equal(card_number_in(buf, 14), 0); /* 12 digits left */
+    assert_int_equal(card_number_in(buf, 16), 1);
+    assert_int_equal(card_number_in(buf, 15), 0); /* 12 digits left */
 }
 
 int main(void)

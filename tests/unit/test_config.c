@@ -1,0 +1,505 @@
+/*
+ * config_load() on real files: the contract's example (paths pointed at temporary files) loads;
+ * every refusal names the offending key; secret files are permission-checked and never leak
+ * their content into an error.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+
+#define API_KEY "sk_live_Zq8NbW7xKfT3pL1v"
+
+static char key_path[64], ca_path[64], journal_path[64];
+static char err[1024];
+static struct config cfg;
+
+static void write_file(const char *path, const char *content, size_t len, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(content, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void make_temp(char *path, size_t cap, const char *name)
+{
+    snprintf(path, cap, "/tmp/tillsync-test-%s-XXXXXX", name);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    make_temp(key_path, sizeof key_path, "key");
+    write_file(key_path, API_KEY "\n", strlen(API_KEY) + 1, 0600);
+    make_temp(ca_path, sizeof ca_path, "ca");
+    write_file(ca_path, "-----BEGIN CERTIFICATE-----\n", 28, 0644);
+    /* the journal image need not exist: the daemon creates it */
+    make_temp(journal_path, sizeof journal_path, "journal");
+    unlink(journal_path);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(key_path);
+    unlink(ca_path);
+    return 0;
+}
+
+/* The contract's example configuration, its paths rewritten to the temporary files. */
+static cJSON *example(void)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"terminal_id\": \"T042\","
+             " \"journal\": {\"driver\": \"file\", \"path\": \"%s\", \"size\": 4194304,"
+             " \"erase_size\": 65536, \"program_size\": 16},"
+             " \"intake\": {\"pos_socket\": \"/run/tillsync/pos.sock\"},"
+             " \"control_socket\": \"/run/tillsync/ctl.sock\","
+             " \"backends\": [{\"name\": \"glu\", \"kind\": \"glu\","
+             " \"base_url\": \"https://api.glu.io\", \"api_key_file\": \"%s\","
+             " \"source\": \"till\", \"ca_file\": \"%s\"}]}",
+             journal_path, key_path, ca_path);
+    cJSON *root = cJSON_Parse(text);
+    assert_non_null(root);
+    return root;
+}
+
+/* Sets the value at path ("journal.size", "backends.0.kind") to the JSON text value, adding it
+ * if missing; value NULL removes it. */
+static void edit(cJSON *root, const char *path, const char *value)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    cJSON *parent = root;
+    char *key = buf, *dot;
+    while ((dot = strchr(key, '.')) != NULL) {
+        *dot = '\0';
+        parent = cJSON_IsArray(parent) ? cJSON_GetArrayItem(parent, atoi(key))
+                                       : cJSON_GetObjectItemCaseSensitive(parent, key);
+        if (!parent)
+            fail_msg("edit: no %s in %s", key, path);
+        key = dot + 1;
+    }
+    cJSON *v = NULL;
+    if (value && !(v = cJSON_Parse(value)))
+        fail_msg("edit: bad JSON value %s", value);
+    if (cJSON_IsArray(parent)) {
+        int idx = atoi(key);
+        if (!v)
+            cJSON_DeleteItemFromArray(parent, idx);
+        else if (idx < cJSON_GetArraySize(parent))
+            cJSON_ReplaceItemInArray(parent, idx, v);
+        else
+            cJSON_AddItemToArray(parent, v);
+    } else if (!v) {
+        cJSON_DeleteItemFromObjectCaseSensitive(parent, key);
+    } else if (cJSON_GetObjectItemCaseSensitive(parent, key)) {
+        cJSON_ReplaceItemInObjectCaseSensitive(parent, key, v);
+    } else {
+        cJSON_AddItemToObject(parent, key, v);
+    }
+}
+
+/* Writes root to a temporary config file, loads it, removes the file. Takes root. */
+static int load(cJSON *root)
+{
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    assert_non_null(text);
+    char path[64];
+    make_temp(path, sizeof path, "config");
+    write_file(path, text, strlen(text), 0644);
+    free(text);
+    memset(err, 0, sizeof err);
+    int rc = config_load(path, &cfg, err, sizeof err);
+    unlink(path);
+    /* whatever happened, the secret is not in the message */
+    if (strstr(err, API_KEY) || strstr(err, "Zq8NbW7x"))
+        fail_msg("error message leaks the API key: %s", err);
+    return rc;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* ---- accepted ---- */
+
+static void test_example_loads(void **state)
+{
+    (void)state;
+    if (load(example()) != 0)
+        fail_msg("example refused: %s", err);
+    assert_string_equal(cfg.terminal_id, "T042");
+    assert_string_equal(cfg.journal_driver, "file");
+    assert_string_equal(cfg.journal_path, journal_path);
+    assert_int_equal(cfg.journal_size, 4194304);
+    assert_int_equal(cfg.journal_erase_size, 65536);
+    assert_int_equal(cfg.journal_prog_size, 16);
+    assert_string_equal(cfg.pos_socket, "/run/tillsync/pos.sock");
+    assert_string_equal(cfg.control_socket, "/run/tillsync/ctl.sock");
+    assert_int_equal(cfg.nbackends, 1);
+    const struct backend_config *b = &cfg.backends[0];
+    assert_string_equal(b->name, "glu");
+    assert_string_equal(b->kind, "glu");
+    assert_string_equal(b->base_url, "https://api.glu.io");
+    assert_string_equal(b->api_key, API_KEY); /* the trailing newline stripped */
+    assert_string_equal(b->source, "till");
+    assert_string_equal(b->ca_file, ca_path);
+    assert_int_equal(b->anonymous, ANON_SKIP);
+    assert_true(b->timeout_s > 0);
+    assert_true(b->retry_max_s > 0);
+}
+
+static void test_variants_accepted(void **state)
+{
+    (void)state;
+    /* no ca_file (system store), no source, 32-character terminal id, no backends at all */
+    cJSON *root = example();
+    edit(root, "backends.0.ca_file", NULL);
+    edit(root, "backends.0.source", NULL);
+    edit(root, "terminal_id", "\"abcdefghijklmnopqrstuvwxyz_-0123\"");
+    edit(root, "backends.0.base_url", "\"https://api.glu.io/v1/\"");
+    if (load(root) != 0)
+        fail_msg("refused: %s", err);
+    assert_string_equal(cfg.terminal_id, "abcdefghijklmnopqrstuvwxyz_-0123");
+    assert_string_equal(cfg.backends[0].ca_file, "");
+    assert_true(cfg.backends[0].source[0] != '\0'); /* some default label */
+    assert_string_equal(cfg.backends[0].base_url, "https://api.glu.io/v1");
+
+    root = example();
+    edit(root, "backends.0.anonymous_sales", "\"contact\"");
+    edit(root, "backends.0.anonymous_contact_email", "\"walkin@example.com\"");
+    if (load(root) != 0)
+        fail_msg("refused: %s", err);
+    assert_int_equal(cfg.backends[0].anonymous, ANON_CONTACT);
+    assert_string_equal(cfg.backends[0].anonymous_email, "walkin@example.com");
+
+    root = example();
+    edit(root, "backends", "[]");
+    if (load(root) != 0)
+        fail_msg("refused: %s", err);
+    assert_int_equal(cfg.nbackends, 0);
+
+    /* two backends with different names */
+    root = example();
+    cJSON *bs = cJSON_GetObjectItem(root, "backends");
+    cJSON *second = cJSON_Duplicate(cJSON_GetArrayItem(bs, 0), 1);
+    cJSON_ReplaceItemInObject(second, "name", cJSON_CreateString("glu-eu"));
+    cJSON_AddItemToArray(bs, second);
+    if (load(root) != 0)
+        fail_msg("refused: %s", err);
+    assert_int_equal(cfg.nbackends, 2);
+    assert_string_equal(cfg.backends[1].name, "glu-eu");
+    assert_string_equal(cfg.backends[1].api_key, API_KEY);
+}
+
+/* ---- refused, naming the key ---- */
+
+struct refusal {
+    const char *path;
+    const char *value;  /* JSON text; NULL removes the key */
+    const char *expect; /* the error starts with this (the whole error if exact) */
+    int exact;
+};
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    static const struct refusal cases[] = {
+        /* unknown keys, named with their path */
+        {"colour", "\"blue\"", "colour: unknown key", 1},
+        {"Terminal_id", "\"T042\"", "Terminal_id: unknown key", 1},
+        {"journal.sizee", "4194304", "journal.sizee: unknown key", 1},
+        {"intake.pos_sock", "\"/run/x\"", "intake.pos_sock: unknown key", 1},
+        {"backends.0.colour", "\"red\"", "backends[0].colour: unknown key", 1},
+        {"backends.0.api_key", "\"inline\"", "backends[0].api_key: unknown key", 1},
+        /* terminal_id */
+        {"terminal_id", NULL, "terminal_id:", 0},
+        {"terminal_id", "\"\"", "terminal_id:", 0},
+        {"terminal_id", "\"T 42\"", "terminal_id:", 0},
+        {"terminal_id", "\"T042!\"", "terminal_id:", 0},
+        {"terminal_id", "\"T/42\"", "terminal_id:", 0},
+        {"terminal_id", "\"T\\u00e942\"", "terminal_id:", 0},
+        {"terminal_id", "\"abcdefghijklmnopqrstuvwxyz_-01234\"", "terminal_id:", 0}, /* 33 */
+        {"terminal_id", "42", "terminal_id:", 0},
+        /* journal */
+        {"journal", NULL, "journal:", 0},
+        {"journal", "\"file\"", "journal:", 0},
+        {"journal.driver", "\"mtd\"", "journal.driver:", 0}, /* host-dev: no such driver */
+        {"journal.driver", "\"nand\"", "journal.driver:", 0},
+        {"journal.driver", "\"\"", "journal.driver:", 0},
+        {"journal.driver", "1", "journal.driver:", 0},
+        {"journal.driver", NULL, "journal.driver:", 0},
+        {"journal.path", NULL, "journal.path:", 0},
+        {"journal.erase_size", "12288", "journal.erase_size:", 0}, /* 3 * 4096 */
+        {"journal.erase_size", "65535", "journal.erase_size:", 0},
+        {"journal.erase_size", "0", "journal.erase_size:", 0},
+        {"journal.erase_size", "\"65536\"", "journal.erase_size:", 0},
+        {"journal.size", "4198400", "journal.size:", 0}, /* 4 MiB + 4 KiB */
+        {"journal.size", "4194304.5", "journal.size:", 0},
+        {"journal.size", "-4194304", "journal.size:", 0},
+        {"journal.program_size", "3", "journal.program_size:", 0},
+        /* intake, control socket */
+        {"intake", NULL, "intake:", 0},
+        {"intake.pos_socket", NULL, "intake.pos_socket:", 0},
+        {"control_socket", NULL, "control_socket:", 0},
+        {"control_socket", "\"\"", "control_socket:", 0},
+        /* backends */
+        {"backends", "{}", "backends:", 0},
+        {"backends.0", "\"glu\"", "backends[0]:", 0},
+        {"backends.0.base_url", "\"http://api.glu.io\"", "backends[0].base_url:", 0},
+        {"backends.0.base_url", "\"https://\"", "backends[0].base_url:", 0},
+        {"backends.0.base_url", "\"ftp://api.glu.io\"", "backends[0].base_url:", 0},
+        {"backends.0.base_url", "\"api.glu.io\"", "backends[0].base_url:", 0},
+        {"backends.0.base_url", NULL, "backends[0].base_url:", 0},
+        {"backends.0.kind", "\"gleantap\"", "backends[0].kind:", 0},
+        {"backends.0.kind", "\"givebutter\"", "backends[0].kind:", 0},
+        {"backends.0.kind", "\"stripe\"", "backends[0].kind:", 0},
+        {"backends.0.kind", "\"GLU\"", "backends[0].kind:", 0},
+        {"backends.0.kind", NULL, "backends[0].kind:", 0},
+        {"backends.0.name", NULL, "backends[0].name:", 0},
+        {"backends.0.name", "\"g l u\"", "backends[0].name:", 0},
+        {"backends.0.anonymous_sales", "\"contact\"", "backends[0].anonymous_contact_email:", 0},
+        {"backends.0.anonymous_sales", "\"maybe\"", "backends[0].anonymous_sales:", 0},
+        {"backends.0.api_key_file", NULL, "backends[0].api_key_file:", 0},
+        {"backends.0.api_key_file", "\"/nonexistent/tillsync/glu.key\"",
+         "backends[0].api_key_file:", 0},
+        {"backends.0.ca_file", "\"/nonexistent/tillsync/ca.pem\"", "backends[0].ca_file:", 0},
+        {"backends.0.timeout_s", "0", "backends[0].timeout_s:", 0},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const struct refusal *c = &cases[i];
+        cJSON *root = example();
+        edit(root, c->path, c->value);
+        int rc = load(root);
+        int ok = rc == -1 &&
+                 (c->exact ? strcmp(err, c->expect) == 0
+                           : starts_with(err, c->expect) && strlen(err) > strlen(c->expect) + 1);
+        if (!ok) {
+            print_error("%s = %s: rc %d, err \"%s\", expected \"%s%s\"\n", c->path,
+                        c->value ? c->value : "(removed)", rc, err, c->expect,
+                        c->exact ? "" : " ...");
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void test_anonymous_contact_email_checked(void **state)
+{
+    (void)state;
+    cJSON *root = example();
+    edit(root, "backends.0.anonymous_sales", "\"contact\"");
+    edit(root, "backends.0.anonymous_contact_email", "\"walk-in\"");
+    assert_int_equal(load(root), -1);
+    assert_true(starts_with(err, "backends[0].anonymous_contact_email:"));
+}
+
+static void test_duplicate_backend_names(void **state)
+{
+    (void)state;
+    cJSON *root = example();
+    cJSON *bs = cJSON_GetObjectItem(root, "backends");
+    cJSON_AddItemToArray(bs, cJSON_Duplicate(cJSON_GetArrayItem(bs, 0), 1));
+    assert_int_equal(load(root), -1); /* backend 0's key was read by now: still not in err */
+    assert_true(starts_with(err, "backends[1].name:"));
+}
+
+static void test_later_backend_errors(void **state)
+{
+    (void)state;
+    /* errors in a second backend, after the first's secret was read */
+    static const char *const second[][3] = {
+        {"kind", "\"gleantap\"", "backends[1].kind:"},
+        {"colour", "\"red\"", "backends[1].colour: unknown key"},
+        {"base_url", "\"http://x\"", "backends[1].base_url:"},
+    };
+    for (size_t i = 0; i < sizeof second / sizeof *second; i++) {
+        cJSON *root = example();
+        cJSON *bs = cJSON_GetObjectItem(root, "backends");
+        cJSON *b = cJSON_Duplicate(cJSON_GetArrayItem(bs, 0), 1);
+        cJSON_ReplaceItemInObject(b, "name", cJSON_CreateString("glu2"));
+        cJSON_AddItemToArray(bs, b);
+        char path[64];
+        snprintf(path, sizeof path, "backends.1.%s", second[i][0]);
+        edit(root, path, second[i][1]);
+        assert_int_equal(load(root), -1);
+        if (!starts_with(err, second[i][2]))
+            fail_msg("%s: \"%s\", expected \"%s ...\"", path, err, second[i][2]);
+    }
+}
+
+/* ---- the secret file ---- */
+
+static void test_key_file_permissions(void **state)
+{
+    (void)state;
+    static const mode_t refused[] = {0644, 0640, 0604, 0660, 0606, 0610, 0601};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        assert_int_equal(chmod(key_path, refused[i]), 0);
+        int rc = load(example());
+        if (rc != -1 || !starts_with(err, "backends[0].api_key_file:") ||
+            !strstr(err, "chmod 600"))
+            fail_msg("mode %03o: rc %d, err \"%s\"", (unsigned)refused[i], rc, err);
+    }
+    static const mode_t accepted[] = {0600, 0400};
+    for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++) {
+        assert_int_equal(chmod(key_path, accepted[i]), 0);
+        if (load(example()) != 0)
+            fail_msg("mode %03o refused: %s", (unsigned)accepted[i], err);
+        assert_string_equal(cfg.backends[0].api_key, API_KEY);
+    }
+    assert_int_equal(chmod(key_path, 0600), 0);
+}
+
+static void test_key_file_content(void **state)
+{
+    (void)state;
+    struct {
+        const char *content;
+        const char *key; /* NULL: refused */
+    } cases[] = {
+        {API_KEY "\n", API_KEY},
+        {API_KEY "\r\n", API_KEY},
+        {API_KEY, API_KEY},
+        {API_KEY "\n\n", API_KEY},
+        {"", NULL},
+        {"\n", NULL},
+        {API_KEY "\x01" "X\n", NULL},  /* a control character */
+        {API_KEY "\nsecond\n", NULL}, /* a newline inside */
+    };
+    char path[64];
+    make_temp(path, sizeof path, "key2");
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        write_file(path, cases[i].content, strlen(cases[i].content), 0600);
+        cJSON *root = example();
+        char value[96];
+        snprintf(value, sizeof value, "\"%s\"", path);
+        edit(root, "backends.0.api_key_file", value);
+        int rc = load(root); /* checks err never holds the key */
+        if (cases[i].key) {
+            if (rc != 0)
+                fail_msg("case %zu refused: %s", i, err);
+            assert_string_equal(cfg.backends[0].api_key, cases[i].key);
+        } else if (rc != -1 || !starts_with(err, "backends[0].api_key_file:")) {
+            fail_msg("case %zu: rc %d, err \"%s\"", i, rc, err);
+        }
+    }
+    unlink(path);
+}
+
+static void test_unreadable_config(void **state)
+{
+    (void)state;
+    memset(err, 0, sizeof err);
+    assert_int_equal(config_load("/nonexistent/tillsync.json", &cfg, err, sizeof err), -1);
+    assert_true(err[0] != '\0');
+
+    char path[64];
+    make_temp(path, sizeof path, "config");
+    static const char *const texts[] = {"", "{", "[]", "null", "\"T042\""};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        write_file(path, texts[i], strlen(texts[i]), 0644);
+        memset(err, 0, sizeof err);
+        if (config_load(path, &cfg, err, sizeof err) != -1 || !err[0])
+            fail_msg("\"%s\" accepted", texts[i]);
+    }
+    unlink(path);
+}
+
+/* Text around a valid configuration: an edit gone wrong must not load as if nothing happened. */
+static void test_malformed_text_around_valid_config(void **state)
+{
+    (void)state;
+    cJSON *root = example();
+    char *good = cJSON_Print(root);
+    cJSON_Delete(root);
+    char path[64];
+    make_temp(path, sizeof path, "config");
+
+    /* whitespace around it is fine */
+    char text[4096];
+    snprintf(text, sizeof text, "\n  %s\n\n", good);
+    write_file(path, text, strlen(text), 0644);
+    memset(err, 0, sizeof err);
+    if (config_load(path, &cfg, err, sizeof err) != 0)
+        fail_msg("refused: %s", err);
+
+    static const char *const tails[] = {"}", " x", "\n{\"terminal_id\": \"T043\"}", ","};
+    for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) {
+        snprintf(text, sizeof text, "%s%s", good, tails[i]);
+        write_file(path, text, strlen(text), 0644);
+        memset(err, 0, sizeof err);
+        if (config_load(path, &cfg, err, sizeof err) != -1 || !starts_with(err, "config:"))
+            fail_msg("trailing \"%s\": rc 0 or err \"%s\"", tails[i], err);
+    }
+    unlink(path);
+    free(good);
+}
+
+/* A key given twice: which one the technician meant is anybody's guess. */
+static void test_duplicate_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *parent; /* "" for the top level */
+        const char *key, *value, *expect;
+    } cases[] = {
+        {"", "terminal_id", "\"T043\"", "terminal_id:"},
+        {"journal", "size", "8388608", "journal.size:"},
+        {"backends.0", "base_url", "\"https://api.eu.glu.io\"", "backends[0].base_url:"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cJSON *root = example(), *obj = root;
+        if (cases[i].parent[0]) {
+            char buf[32], *save = NULL;
+            snprintf(buf, sizeof buf, "%s", cases[i].parent);
+            for (char *t = strtok_r(buf, ".", &save); t; t = strtok_r(NULL, ".", &save))
+                obj = cJSON_IsArray(obj) ? cJSON_GetArrayItem(obj, atoi(t))
+                                         : cJSON_GetObjectItemCaseSensitive(obj, t);
+        }
+        cJSON_AddItemToObject(obj, cases[i].key, cJSON_Parse(cases[i].value)); /* a second one */
+        int rc = load(root);
+        if (rc != -1 || !starts_with(err, cases[i].expect))
+            fail_msg("%s twice: rc %d, err \"%s\"", cases[i].expect, rc, err);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_loads),
+        cmocka_unit_test(test_variants_accepted),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_anonymous_contact_email_checked),
+        cmocka_unit_test(test_duplicate_backend_names),
+        cmocka_unit_test(test_later_backend_errors),
+        cmocka_unit_test(test_key_file_permissions),
+        cmocka_unit_test(test_key_file_content),
+        cmocka_unit_test(test_unreadable_config),
+        cmocka_unit_test(test_malformed_text_around_valid_config),
+        cmocka_unit_test(test_duplicate_keys),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
