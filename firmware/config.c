@@ -151,8 +151,9 @@ static void parse_journal(struct ctx *c, const cJSON *j, struct config *cfg)
         return;
     if (!is_pow2(erase))
         fail(c, "journal.erase_size: must be a power of two");
-    else if (!is_pow2(prog) || prog > erase)
-        fail(c, "journal.program_size: must be a power of two no larger than erase_size");
+    else if (!is_pow2(prog) || prog > erase / 8)
+        fail(c, "journal.program_size: must be a power of two, at most erase_size / 8 (a block "
+                "holds its header and records, each at least one program unit)");
     else if (size % erase || size / erase < 4)
         fail(c, "journal.size: must be a multiple of erase_size, at least 4 erase blocks");
     cfg->journal_size = size;

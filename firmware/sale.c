@@ -280,6 +280,11 @@ int sale_parse(const char *line, size_t len, struct sale *out, char *err, size_t
     memset(out, 0, sizeof *out);
     if (!sale_valid_utf8(line, len))
         return fail(&c, "request: not valid UTF-8");
+    /* JSON forbids raw control characters (cJSON lets them through inside strings, where one
+     * byte would become six in the stored record). Tabs between tokens are allowed. */
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 && line[i] != '\t' && line[i] != '\r')
+            return fail(&c, "request: raw control character (escape it as \\u00XX)");
     const char *end = NULL;
     cJSON *req = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!req)

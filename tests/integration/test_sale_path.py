@@ -68,6 +68,7 @@ def main():
         pos = Pos(env.pos_socket)
         refs = {}
         restarted = threading.Event()
+        restart_error = []
 
         def send(i, item):
             kind, payload = item
@@ -77,7 +78,8 @@ def main():
                 except (ConnectionError, OSError):
                     # The daemon died under us: as a POS would, resend what got no reply.
                     pos.close()
-                    wait_until(restarted.is_set, 60, "daemon restart")
+                    wait_until(lambda: restarted.is_set() or restart_error, 60, "daemon restart")
+                    assert not restart_error, restart_error[0]
                     wait_until(lambda: env.daemon is not None and env.daemon_ready(), 60,
                                "daemon ready")
 
@@ -87,9 +89,12 @@ def main():
             if i == 110:
                 # SIGKILL from another thread while this request is in progress.
                 def killer():
-                    env.kill_daemon()
-                    env.start_daemon()
-                    restarted.set()
+                    try:
+                        env.kill_daemon()
+                        env.start_daemon()
+                        restarted.set()
+                    except Exception as e:  # report it in the main thread, not a 60 s wait
+                        restart_error.append(e)
                 t = threading.Thread(target=killer)
                 t.start()
             reply = send(i, item)

@@ -466,6 +466,10 @@ static void test_raw_requests_refused(void **state)
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xf4\x90\x80\x80\"}", 0, "request:"}, /* > U+10FFFF */
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xe2\x82\"}", 0, "request:"}, /* truncated */
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\x80\"}", 0, "request:"},
+        /* raw control characters: invalid JSON that cJSON would pass, each growing 6x when stored */
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"a\x01b\"}", 0, "request:"},
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"customer\":{\"first_name\":\"\x1f\"}}", 0,
+         "request:"},
         /* not JSON, not one object */
         {"", 0, "request:"},
         {"hello", 0, "request:"},
