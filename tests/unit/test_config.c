@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "json_edit.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,42 +84,6 @@ static cJSON *example(void)
     return root;
 }
 
-/* Sets the value at path ("journal.size", "backends.0.kind") to the JSON text value, adding it
- * if missing; value NULL removes it. */
-static void edit(cJSON *root, const char *path, const char *value)
-{
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", path);
-    cJSON *parent = root;
-    char *key = buf, *dot;
-    while ((dot = strchr(key, '.')) != NULL) {
-        *dot = '\0';
-        parent = cJSON_IsArray(parent) ? cJSON_GetArrayItem(parent, atoi(key))
-                                       : cJSON_GetObjectItemCaseSensitive(parent, key);
-        if (!parent)
-            fail_msg("edit: no %s in %s", key, path);
-        key = dot + 1;
-    }
-    cJSON *v = NULL;
-    if (value && !(v = cJSON_Parse(value)))
-        fail_msg("edit: bad JSON value %s", value);
-    if (cJSON_IsArray(parent)) {
-        int idx = atoi(key);
-        if (!v)
-            cJSON_DeleteItemFromArray(parent, idx);
-        else if (idx < cJSON_GetArraySize(parent))
-            cJSON_ReplaceItemInArray(parent, idx, v);
-        else
-            cJSON_AddItemToArray(parent, v);
-    } else if (!v) {
-        cJSON_DeleteItemFromObjectCaseSensitive(parent, key);
-    } else if (cJSON_GetObjectItemCaseSensitive(parent, key)) {
-        cJSON_ReplaceItemInObjectCaseSensitive(parent, key, v);
-    } else {
-        cJSON_AddItemToObject(parent, key, v);
-    }
-}
-
 /* Writes root to a temporary config file, loads it, removes the file. Takes root. */
 static int load(cJSON *root)
 {
@@ -175,10 +141,10 @@ static void test_variants_accepted(void **state)
     (void)state;
     /* no ca_file (system store), no source, 32-character terminal id, no backends at all */
     cJSON *root = example();
-    edit(root, "backends.0.ca_file", NULL);
-    edit(root, "backends.0.source", NULL);
-    edit(root, "terminal_id", "\"abcdefghijklmnopqrstuvwxyz_-0123\"");
-    edit(root, "backends.0.base_url", "\"https://api.glu.io/v1/\"");
+    json_edit(root, "backends.0.ca_file", NULL);
+    json_edit(root, "backends.0.source", NULL);
+    json_edit(root, "terminal_id", "\"abcdefghijklmnopqrstuvwxyz_-0123\"");
+    json_edit(root, "backends.0.base_url", "\"https://api.glu.io/v1/\"");
     if (load(root) != 0)
         fail_msg("refused: %s", err);
     assert_string_equal(cfg.terminal_id, "abcdefghijklmnopqrstuvwxyz_-0123");
@@ -187,15 +153,15 @@ static void test_variants_accepted(void **state)
     assert_string_equal(cfg.backends[0].base_url, "https://api.glu.io/v1");
 
     root = example();
-    edit(root, "backends.0.anonymous_sales", "\"contact\"");
-    edit(root, "backends.0.anonymous_contact_email", "\"walkin@example.com\"");
+    json_edit(root, "backends.0.anonymous_sales", "\"contact\"");
+    json_edit(root, "backends.0.anonymous_contact_email", "\"walkin@example.com\"");
     if (load(root) != 0)
         fail_msg("refused: %s", err);
     assert_int_equal(cfg.backends[0].anonymous, ANON_CONTACT);
     assert_string_equal(cfg.backends[0].anonymous_email, "walkin@example.com");
 
     root = example();
-    edit(root, "backends", "[]");
+    json_edit(root, "backends", "[]");
     if (load(root) != 0)
         fail_msg("refused: %s", err);
     assert_int_equal(cfg.nbackends, 0);
@@ -291,7 +257,7 @@ static void test_refusals(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const struct refusal *c = &cases[i];
         cJSON *root = example();
-        edit(root, c->path, c->value);
+        json_edit(root, c->path, c->value);
         int rc = load(root);
         int ok = rc == -1 &&
                  (c->exact ? strcmp(err, c->expect) == 0
@@ -310,8 +276,8 @@ static void test_anonymous_contact_email_checked(void **state)
 {
     (void)state;
     cJSON *root = example();
-    edit(root, "backends.0.anonymous_sales", "\"contact\"");
-    edit(root, "backends.0.anonymous_contact_email", "\"walk-in\"");
+    json_edit(root, "backends.0.anonymous_sales", "\"contact\"");
+    json_edit(root, "backends.0.anonymous_contact_email", "\"walk-in\"");
     assert_int_equal(load(root), -1);
     assert_true(starts_with(err, "backends[0].anonymous_contact_email:"));
 }
@@ -343,7 +309,7 @@ static void test_later_backend_errors(void **state)
         cJSON_AddItemToArray(bs, b);
         char path[64];
         snprintf(path, sizeof path, "backends.1.%s", second[i][0]);
-        edit(root, path, second[i][1]);
+        json_edit(root, path, second[i][1]);
         assert_int_equal(load(root), -1);
         if (!starts_with(err, second[i][2]))
             fail_msg("%s: \"%s\", expected \"%s ...\"", path, err, second[i][2]);
@@ -396,7 +362,7 @@ static void test_key_file_content(void **state)
         cJSON *root = example();
         char value[96];
         snprintf(value, sizeof value, "\"%s\"", path);
-        edit(root, "backends.0.api_key_file", value);
+        json_edit(root, "backends.0.api_key_file", value);
         int rc = load(root); /* checks err never holds the key */
         if (cases[i].key) {
             if (rc != 0)
