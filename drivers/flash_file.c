@@ -177,7 +177,8 @@ int flash_file_open(const char *path, const struct hal_flash_geometry *geo, int 
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != geo->size) {
-        snprintf(err, errlen, "%s is %lld bytes but the configured size is %llu; refusing to resize "
+        snprintf(err, errlen,
+                 "%s is %lld bytes but the configured size is %llu; refusing to resize "
                  "a journal image",
                  path, (long long)st.st_size, (unsigned long long)geo->size);
         close(fd);

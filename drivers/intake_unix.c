@@ -23,9 +23,9 @@
 struct conn {
     int fd;
     uint32_t id;
-    char *in;        /* MAX_LINE + 1 bytes, allocated on first use */
+    char *in; /* MAX_LINE + 1 bytes, allocated on first use */
     size_t in_len;
-    int discarding;  /* inside an over-long line: drop bytes up to the next newline */
+    int discarding; /* inside an over-long line: drop bytes up to the next newline */
     int eof;
     char *out;
     size_t out_len, out_cap;

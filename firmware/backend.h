@@ -16,16 +16,16 @@
 struct curl_slist;
 
 struct http_request {
-    char path[128];   /* appended to base_url */
-    char *body;       /* JSON, malloc'd; the delivery engine frees it */
+    char path[128]; /* appended to base_url */
+    char *body;     /* JSON, malloc'd; the delivery engine frees it */
 };
 
 /* The sale being delivered, as the backend sees it. */
 struct backend_job {
-    const cJSON *sale; /* the normalised sale record */
-    const char *ref;   /* externalReference: the same for every attempt, forever */
-    int step;          /* 0 for the first request; the backend advances it */
-    long contact_id;   /* Glu: the contact resolved in step 0 */
+    const cJSON *sale;              /* the normalised sale record */
+    const char *ref;                /* externalReference: the same for every attempt, forever */
+    int step;                       /* 0 for the first request; the backend advances it */
+    long contact_id;                /* Glu: the contact resolved in step 0 */
     struct contact_cache *contacts; /* the lane's; a backend may skip a look-up with it */
     char contact_key[CONTACT_CACHE_KEY];
     int contact_from_cache; /* a refusal may mean the cached id went stale */

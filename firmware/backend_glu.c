@@ -33,8 +33,8 @@ static enum backend_verdict send_json(cJSON *o, const char *path, struct http_re
     return BACKEND_SEND;
 }
 
-static enum backend_verdict post_activity(const struct backend_config *bc,
-                                          struct backend_job *job, struct http_request *req)
+static enum backend_verdict post_activity(const struct backend_config *bc, struct backend_job *job,
+                                          struct http_request *req)
 {
     const cJSON *s = job->sale;
     cJSON *a = cJSON_CreateObject();
@@ -42,8 +42,7 @@ static enum backend_verdict post_activity(const struct backend_config *bc,
     cJSON_AddStringToObject(a, "type", "Purchase");
     cJSON_AddStringToObject(a, "source", str(s, "source") ? str(s, "source") : bc->source);
     cJSON_AddStringToObject(a, "happenedAt", str(s, "at"));
-    cJSON_AddNumberToObject(a, "spend",
-                            cJSON_GetObjectItemCaseSensitive(s, "total")->valuedouble);
+    cJSON_AddNumberToObject(a, "spend", cJSON_GetObjectItemCaseSensitive(s, "total")->valuedouble);
     cJSON_AddStringToObject(a, "currencyCode", str(s, "currency"));
     cJSON_AddStringToObject(a, "externalReference", job->ref);
     job->step = 1;

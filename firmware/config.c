@@ -125,8 +125,8 @@ static int read_secret(struct ctx *c, const char *key, const char *file, char *d
 
 static void parse_journal(struct ctx *c, const cJSON *j, struct config *cfg)
 {
-    static const char *const keys[] = {"driver",      "path",         "size", "erase_size",
-                                       "program_size", "device",      NULL};
+    static const char *const keys[] = {"driver",       "path",   "size", "erase_size",
+                                       "program_size", "device", NULL};
     if (!cJSON_IsObject(j)) {
         fail(c, "journal: must be an object");
         return;
@@ -163,11 +163,11 @@ static void parse_journal(struct ctx *c, const cJSON *j, struct config *cfg)
 
 static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct config *cfg)
 {
-    static const char *const keys[] = {"name",       "kind",           "base_url",
-                                       "api_key_file", "source",       "ca_file",
-                                       "anonymous_sales", "anonymous_contact_email",
-                                       "timeout_s",  "retry_base_s",   "retry_max_s",
-                                       "max_in_flight", NULL};
+    static const char *const keys[] = {
+        "name",      "kind",         "base_url",        "api_key_file",
+        "source",    "ca_file",      "anonymous_sales", "anonymous_contact_email",
+        "timeout_s", "retry_base_s", "retry_max_s",     "max_in_flight",
+        NULL};
     struct backend_config *bc = &cfg->backends[i];
     char path[32], key[64], file[PATH_MAX], policy[16] = "skip";
     uint64_t v;
@@ -252,8 +252,8 @@ static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct conf
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"terminal_id", "journal", "intake", "control_socket",
-                                       "backends",    NULL};
+    static const char *const keys[] = {"terminal_id",    "journal",  "intake",
+                                       "control_socket", "backends", NULL};
     static const char *const intake_keys[] = {"pos_socket", NULL};
     struct ctx c = {err, errlen, 0};
     memset(cfg, 0, sizeof *cfg);
@@ -288,8 +288,7 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
     if (!c.failed && only_keys(&c, in, "intake.", intake_keys) == 0)
         get_str(&c, in, "intake.", "pos_socket", cfg->pos_socket, sizeof cfg->pos_socket, 1);
     if (!c.failed)
-        get_str(&c, root, "", "control_socket", cfg->control_socket, sizeof cfg->control_socket,
-                1);
+        get_str(&c, root, "", "control_socket", cfg->control_socket, sizeof cfg->control_socket, 1);
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(root, "backends");
     if (!c.failed && bs && !cJSON_IsArray(bs))
         fail(&c, "backends: must be an array");

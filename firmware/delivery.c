@@ -17,7 +17,7 @@
 
 enum slot_state {
     SLOT_FREE,
-    SLOT_READY,     /* holds a request to send: first attempt, or after a failure */
+    SLOT_READY, /* holds a request to send: first attempt, or after a failure */
     SLOT_IN_FLIGHT,
 };
 
@@ -50,8 +50,8 @@ struct lane {
     struct curl_slist *headers;
     struct slot *slots;
     unsigned nslots;
-    int failing;        /* the last answer was a failure: probe with one request */
-    int network_down;   /* ... and it failed below HTTP: worth retrying on a netlink event */
+    int failing;      /* the last answer was a failure: probe with one request */
+    int network_down; /* ... and it failed below HTTP: worth retrying on a netlink event */
     uint64_t next_attempt_ms;
     unsigned attempts;
     char last_error[256];
@@ -108,8 +108,7 @@ static int slot_fill(struct delivery *d, struct lane *l, struct slot *s)
     int rc = journal_next_sale(d->journal, l->index, &js);
     if (rc <= 0) {
         if (rc < 0)
-            snprintf(l->last_error, sizeof l->last_error, "journal read failed: %s",
-                     strerror(-rc));
+            snprintf(l->last_error, sizeof l->last_error, "journal read failed: %s", strerror(-rc));
         return 0;
     }
     s->sale = js;
@@ -142,7 +141,8 @@ static void finish(struct delivery *d, struct slot *s, const char *dead_reason)
 static void back_off(struct delivery *d, struct lane *l, long retry_after_s, int paused)
 {
     uint64_t cap = (uint64_t)l->bc->retry_max_s * 1000;
-    uint64_t ceiling = (uint64_t)l->bc->retry_base_s * 1000 << (l->attempts < 20 ? l->attempts : 20);
+    uint64_t ceiling = (uint64_t)l->bc->retry_base_s * 1000
+                       << (l->attempts < 20 ? l->attempts : 20);
     if (ceiling > cap)
         ceiling = cap;
     /* Full jitter spreads a street of tills that all came back online at the same moment. */
@@ -303,8 +303,8 @@ static int lane_init(struct delivery *d, struct lane *l, const struct backend_co
     l->bc = bc;
     l->ops = backend_ops_for(bc->kind);
     l->index = index;
-    l->nslots = bc->max_in_flight < JOURNAL_MAX_IN_FLIGHT ? bc->max_in_flight
-                                                          : JOURNAL_MAX_IN_FLIGHT;
+    l->nslots =
+        bc->max_in_flight < JOURNAL_MAX_IN_FLIGHT ? bc->max_in_flight : JOURNAL_MAX_IN_FLIGHT;
     l->slots = calloc(l->nslots, sizeof *l->slots);
     if (!l->ops || !l->slots)
         return -1;
@@ -339,8 +339,7 @@ static int lane_init(struct delivery *d, struct lane *l, const struct backend_co
     return 0;
 }
 
-struct delivery *delivery_new(const struct config *cfg, struct journal *j, char *err,
-                              size_t errlen)
+struct delivery *delivery_new(const struct config *cfg, struct journal *j, char *err, size_t errlen)
 {
     struct delivery *d = calloc(1, sizeof *d);
     if (!d || !(d->multi = curl_multi_init())) {
@@ -432,8 +431,7 @@ void delivery_run(struct delivery *d)
     uint64_t now = clock_mono_ms();
     for (unsigned i = 0; i < d->nlanes; i++)
         lane_run(d, &d->lanes[i], now);
-    if (d->marks_pending &&
-        (d->marks_pending >= MARK_BATCH || clock_mono_ms() >= d->marks_due_ms))
+    if (d->marks_pending && (d->marks_pending >= MARK_BATCH || clock_mono_ms() >= d->marks_due_ms))
         delivery_flush(d);
 }
 
@@ -455,8 +453,7 @@ int delivery_flush(struct delivery *d)
 {
     int rc = journal_flush_marks(d->journal);
     if (rc)
-        log_warn("could not write delivery marks (%s); they are kept in memory",
-                 strerror(-rc));
+        log_warn("could not write delivery marks (%s); they are kept in memory", strerror(-rc));
     else
         d->marks_pending = 0;
     return rc;
@@ -480,9 +477,8 @@ uint64_t delivery_status(struct delivery *d, cJSON *arr)
             cJSON_AddStringToObject(o, "last_error", l->last_error);
         else
             cJSON_AddNullToObject(o, "last_error");
-        uint64_t wait = l->failing && l->next_attempt_ms > now
-                            ? (l->next_attempt_ms - now + 999) / 1000
-                            : 0;
+        uint64_t wait =
+            l->failing && l->next_attempt_ms > now ? (l->next_attempt_ms - now + 999) / 1000 : 0;
         cJSON_AddNumberToObject(o, "next_attempt_in_s", (double)wait);
         if (l->last_dead[0])
             cJSON_AddStringToObject(o, "last_dead_letter", l->last_dead);

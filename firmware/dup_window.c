@@ -18,7 +18,7 @@ struct entry {
 
 struct dup_window {
     struct entry ring[JOURNAL_DUP_WINDOW];
-    uint32_t count, next; /* ring fill and the slot the next entry takes */
+    uint32_t count, next;        /* ring fill and the slot the next entry takes */
     uint16_t index[INDEX_SLOTS]; /* open addressing, linear probing: slot -> ring position */
 };
 

@@ -152,8 +152,8 @@ enum rec_state { REC_OK, REC_END, REC_BAD_PAYLOAD, REC_BAD_HDR, REC_IO };
 
 struct rec {
     uint8_t type;
-    uint32_t len;   /* payload bytes, in j->rbuf, NUL-terminated */
-    uint32_t span;  /* bytes the record occupies on flash */
+    uint32_t len;  /* payload bytes, in j->rbuf, NUL-terminated */
+    uint32_t span; /* bytes the record occupies on flash */
 };
 
 static enum rec_state read_record(struct journal *j, uint32_t block, uint32_t off, struct rec *r)
@@ -268,8 +268,8 @@ static int walk(struct journal *j, int count_damage, visit_fn fn, void *ctx)
                     return rc;
             } else if (count_damage) {
                 /* Damage at the very end of the head is an append cut short: never acked. */
-                int last = is_head && (next >= j->erase_size ||
-                                       read_record(j, b, next, &r) == REC_END);
+                int last =
+                    is_head && (next >= j->erase_size || read_record(j, b, next, &r) == REC_END);
                 if (last)
                     j->report.torn_tail++;
                 else
@@ -400,7 +400,8 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
     j->hdr_area = round_up(BLOCK_HDR, j->prog_size);
     if (nbackends > JOURNAL_MAX_BACKENDS || j->nblocks < 4 || j->prog_size == 0 ||
         j->erase_size % j->prog_size || j->hdr_area + REC_HDR > j->erase_size) {
-        snprintf(err, errlen, "unusable geometry: need at least 4 erase blocks, each holding a "
+        snprintf(err, errlen,
+                 "unusable geometry: need at least 4 erase blocks, each holding a "
                  "header and a record");
         return -EINVAL;
     }
@@ -564,8 +565,8 @@ static int open_block(struct journal *j, int for_sale)
         b = (j->head + 1) % j->nblocks;
     }
     struct block_hdr old, h;
-    uint32_t erase_count = read_block_hdr(j, b, &old) == HDR_VALID ? old.erase_count
-                                                                  : j->erase_hint;
+    uint32_t erase_count =
+        read_block_hdr(j, b, &old) == HDR_VALID ? old.erase_count : j->erase_hint;
     int rc = hal_flash_erase(j->flash, b);
     if (rc)
         return rc;
@@ -665,8 +666,9 @@ int journal_append_sale(struct journal *j, const char *txn, const char *body, si
     j->report.sales++;
     for (unsigned i = 0; i < j->nbackends; i++)
         j->backends[i].queued++;
-    dup_window_add(j->dups, dup_window_hash(txn),
-                   (struct dup_hit){(uint32_t)addr_of(j, at.block, at.off), (uint32_t)at.block_seq});
+    dup_window_add(
+        j->dups, dup_window_hash(txn),
+        (struct dup_hit){(uint32_t)addr_of(j, at.block, at.off), (uint32_t)at.block_seq});
     *seq_out = seq;
     return 0;
 }

@@ -31,11 +31,11 @@ struct journal_pos {
 };
 
 struct journal_backend {
-    uint32_t id;                  /* crc32 of the backend's name: survives reordering the config */
-    uint64_t watermark;           /* every sale with seq < watermark is delivered or dead-lettered */
-    uint64_t delivered_total;     /* sales ever delivered to this backend */
-    uint64_t dead_total;          /* sales ever dead-lettered for this backend */
-    uint64_t queued;              /* sales with seq >= watermark still in the journal */
+    uint32_t id;              /* crc32 of the backend's name: survives reordering the config */
+    uint64_t watermark;       /* every sale with seq < watermark is delivered or dead-lettered */
+    uint64_t delivered_total; /* sales ever delivered to this backend */
+    uint64_t dead_total;      /* sales ever dead-lettered for this backend */
+    uint64_t queued;          /* sales with seq >= watermark still in the journal */
     uint64_t persisted_watermark; /* the watermark as last written to flash */
     struct journal_pos cursor;    /* where to look for the next sale to fetch */
     /* Fetched and not finished, in fetch order: completions may come in any order, the
@@ -43,7 +43,7 @@ struct journal_backend {
     uint64_t pending[JOURNAL_MAX_IN_FLIGHT];
     uint32_t pending_done; /* bit i: pending[i] is finished */
     unsigned npending;
-    uint64_t fetched_end;  /* one past the last fetched seq */
+    uint64_t fetched_end; /* one past the last fetched seq */
 };
 
 struct journal_sale {
@@ -52,7 +52,7 @@ struct journal_sale {
     const char *txn;      /* NUL-terminated, valid until the next journal call */
     const char *body;     /* the normalised sale JSON, NUL-terminated, same lifetime */
     size_t body_len;
-    struct journal_pos pos; /* where the record starts */
+    struct journal_pos pos;  /* where the record starts */
     struct journal_pos next; /* just after it */
 };
 
@@ -60,9 +60,9 @@ struct journal_sale {
 struct journal_report {
     uint32_t blocks, blocks_used, blocks_bad_header;
     uint64_t sales, marks;
-    uint64_t corrupt_records;  /* CRC failures inside the log: bit flips, bad cells */
-    uint64_t torn_tail;        /* an append cut by power loss, never acknowledged */
-    uint32_t damaged_headers;  /* block headers in the ring that fail their CRC */
+    uint64_t corrupt_records; /* CRC failures inside the log: bit flips, bad cells */
+    uint64_t torn_tail;       /* an append cut by power loss, never acknowledged */
+    uint32_t damaged_headers; /* block headers in the ring that fail their CRC */
     uint32_t erase_min, erase_max;
     uint64_t erase_sum;
 };
@@ -75,10 +75,10 @@ struct journal {
     /* the ring: blocks tail .. head (mod nblocks) are in use */
     int empty;
     uint32_t head, tail, used;
-    uint64_t head_seq; /* block_seq of head */
-    uint32_t head_off; /* append position in head */
-    int head_sealed;   /* head has unreadable bytes after its last record: append elsewhere */
-    uint64_t next_seq; /* sale seq of the next append */
+    uint64_t head_seq;   /* block_seq of head */
+    uint32_t head_off;   /* append position in head */
+    int head_sealed;     /* head has unreadable bytes after its last record: append elsewhere */
+    uint64_t next_seq;   /* sale seq of the next append */
     uint32_t erase_hint; /* erase count carried to blocks whose header was lost */
     struct journal_backend backends[JOURNAL_MAX_BACKENDS];
     unsigned nbackends;
@@ -144,8 +144,12 @@ int journal_sync(struct journal *j);
 
 uint64_t journal_used_bytes(const struct journal *j);
 
-enum journal_block_state { JOURNAL_BLOCK_IN_USE, JOURNAL_BLOCK_FREE, JOURNAL_BLOCK_ERASED,
-                           JOURNAL_BLOCK_UNREADABLE };
+enum journal_block_state {
+    JOURNAL_BLOCK_IN_USE,
+    JOURNAL_BLOCK_FREE,
+    JOURNAL_BLOCK_ERASED,
+    JOURNAL_BLOCK_UNREADABLE
+};
 
 /* For inspection: what a block holds and how often it was erased (0 if its header is lost). */
 enum journal_block_state journal_block_info(struct journal *j, uint32_t block,

@@ -7,8 +7,8 @@
 
 #include <stdio.h>
 
-#define log_info(...) log_line("info", __VA_ARGS__)
-#define log_warn(...) log_line("warn", __VA_ARGS__)
+#define log_info(...)  log_line("info", __VA_ARGS__)
+#define log_warn(...)  log_line("warn", __VA_ARGS__)
 #define log_error(...) log_line("error", __VA_ARGS__)
 
 void log_line(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

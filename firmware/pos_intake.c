@@ -74,8 +74,10 @@ void pos_intake_on_request(void *ctx, struct hal_intake *src, uint32_t conn, con
         reply_ok(src, conn, ref, 0);
     } else if (rc == -ENOSPC) {
         pi->refused++;
-        reply_error(src, conn, "journal full: sales are waiting for delivery; keep this sale and "
-                    "retry", 1);
+        reply_error(src, conn,
+                    "journal full: sales are waiting for delivery; keep this sale and "
+                    "retry",
+                    1);
     } else if (rc == -EMSGSIZE) {
         pi->rejected++;
         reply_error(src, conn, "items: sale too large for one journal record", 0);

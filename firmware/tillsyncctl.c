@@ -18,17 +18,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tillsyncctl --config PATH status [--json]\n"
-               "       tillsyncctl --config PATH verify\n"
-               "       tillsyncctl --config PATH dead-letters\n"
-               "       tillsyncctl --config PATH retry-dead BACKEND\n"
-               "       tillsyncctl --help | --version\n"
-               "\n"
-               "  status   what the running daemon holds and where delivery stands\n"
-               "  verify   read the journal offline (daemon stopped): records by state, corruption,\n"
-               "           free space, wear per block. Exit 0 healthy, 1 not, 2 cannot check\n"
-               "  dead-letters  sales a backend refused for good, with the server's reason\n"
-               "  retry-dead    send a backend's dead letters again (same references)\n");
+    fprintf(f,
+            "usage: tillsyncctl --config PATH status [--json]\n"
+            "       tillsyncctl --config PATH verify\n"
+            "       tillsyncctl --config PATH dead-letters\n"
+            "       tillsyncctl --config PATH retry-dead BACKEND\n"
+            "       tillsyncctl --help | --version\n"
+            "\n"
+            "  status   what the running daemon holds and where delivery stands\n"
+            "  verify   read the journal offline (daemon stopped): records by state, corruption,\n"
+            "           free space, wear per block. Exit 0 healthy, 1 not, 2 cannot check\n"
+            "  dead-letters  sales a backend refused for good, with the server's reason\n"
+            "  retry-dead    send a backend's dead letters again (same references)\n");
 }
 
 /* Reads only control_socket: a technician may check status without the daemon's secrets. */
@@ -134,7 +135,7 @@ static int verify(const char *config_path)
     }
     if (fd >= 0)
         close(fd);
-    struct board_flash_params fp = {cfg.journal_driver, cfg.journal_path, cfg.journal_size,
+    struct board_flash_params fp = {cfg.journal_driver,     cfg.journal_path,      cfg.journal_size,
                                     cfg.journal_erase_size, cfg.journal_prog_size, 1};
     struct hal_flash *flash = NULL;
     if (board_flash_open(&fp, &flash, err, sizeof err) != 0) {
@@ -157,8 +158,8 @@ static int verify(const char *config_path)
            (unsigned long long)r->sales, (unsigned long long)r->marks,
            (unsigned long long)r->corrupt_records, (unsigned long long)r->torn_tail);
     printf("space     %llu of %llu bytes used, %u of %u blocks in use\n",
-           (unsigned long long)journal_used_bytes(&j), (unsigned long long)cfg.journal_size,
-           j.used, j.nblocks);
+           (unsigned long long)journal_used_bytes(&j), (unsigned long long)cfg.journal_size, j.used,
+           j.nblocks);
     for (unsigned i = 0; i < cfg.nbackends; i++)
         printf("backend   %s: %llu queued, %llu delivered, %llu dead-lettered\n",
                cfg.backends[i].name, (unsigned long long)j.backends[i].queued,
@@ -171,8 +172,7 @@ static int verify(const char *config_path)
         uint32_t ec;
         enum journal_block_state st = journal_block_info(&j, b, &ec);
         printf("block     %4u: %-17s erase count %u%s%s\n", b, block_states[st], ec,
-               b == j.head && !j.empty ? " (head)" : "",
-               b == j.tail && !j.empty ? " (tail)" : "");
+               b == j.head && !j.empty ? " (head)" : "", b == j.tail && !j.empty ? " (tail)" : "");
         unreadable += st == JOURNAL_BLOCK_UNREADABLE;
         min = ec < min ? ec : min;
         max = ec > max ? ec : max;
@@ -183,11 +183,13 @@ static int verify(const char *config_path)
     int healthy = r->corrupt_records == 0 && r->damaged_headers == 0;
     if (r->damaged_headers)
         printf("damage    %u block header(s) inside the journal fail their CRC; their records "
-               "were still read\n", r->damaged_headers);
+               "were still read\n",
+               r->damaged_headers);
     printf("verdict   %s\n", healthy ? "healthy" : "NOT HEALTHY: corruption found");
     if (unreadable)
         printf("note      %u block(s) with an unreadable header: an erase cut by power loss; they "
-               "are erased again before reuse\n", unreadable);
+               "are erased again before reuse\n",
+               unreadable);
     journal_unmount(&j);
     hal_flash_close(flash);
     return healthy ? 0 : 1;

@@ -139,8 +139,8 @@ static char *retry_dead(struct daemon *d, const char *backend)
         gone += rc == -ENOENT;
         failed += rc != 0 && rc != -ENOENT;
     }
-    log_info("%s: technician retry of dead letters: %u requeued, %u reclaimed, %u failed",
-             backend, requeued, gone, failed);
+    log_info("%s: technician retry of dead letters: %u requeued, %u reclaimed, %u failed", backend,
+             requeued, gone, failed);
     snprintf(buf, sizeof buf, "{\"requeued\":%u,\"reclaimed\":%u,\"failed\":%u,\"more\":%u}",
              requeued, gone, failed, l.more);
     return strdup(buf);
@@ -196,8 +196,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "tillsyncd: %s\n", err);
         return 2;
     }
-    struct board_flash_params fp = {d.cfg.journal_driver, d.cfg.journal_path, d.cfg.journal_size,
-                                    d.cfg.journal_erase_size, d.cfg.journal_prog_size, 0};
+    struct board_flash_params fp = {d.cfg.journal_driver,    d.cfg.journal_path,
+                                    d.cfg.journal_size,      d.cfg.journal_erase_size,
+                                    d.cfg.journal_prog_size, 0};
     struct hal_flash *flash = NULL;
     if (board_flash_open(&fp, &flash, err, sizeof err) != 0) {
         log_error("journal: %s", err);

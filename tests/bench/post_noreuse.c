@@ -88,8 +88,8 @@ int main(int argc, char **argv)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_cleanup(e);
         if (rc != CURLE_OK || status < 200 || status > 299) {
-            fprintf(stderr, "post_noreuse: request %ld: %s, HTTP %ld\n", i,
-                    curl_easy_strerror(rc), status);
+            fprintf(stderr, "post_noreuse: request %ld: %s, HTTP %ld\n", i, curl_easy_strerror(rc),
+                    status);
             return 1;
         }
     }

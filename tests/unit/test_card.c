@@ -75,10 +75,10 @@ static void test_in_text(void **state)
         {"card 4111111111111111 thanks", 1},
         {"x4111111111111111y", 1},
         {"card: 4111 1111 1111 1111, exp 12/30", 1},
-        {"ref 12 4111 1111 1111 1111", 1},   /* a card after another digit group */
+        {"ref 12 4111 1111 1111 1111", 1}, /* a card after another digit group */
         {"order 12 4111 1111 1111 1111", 1},
-        {"12 34 4111111111111111 5", 1},     /* groups on both sides */
-        {"4111111111111111 0000 0000", 1},   /* the card first, more groups after */
+        {"12 34 4111111111111111 5", 1},   /* groups on both sides */
+        {"4111111111111111 0000 0000", 1}, /* the card first, more groups after */
         {"paid 10.00 with 5555-5555-5555-4444", 1},
         /* more than 19 groups before it: the oldest groups are dropped, the card still seen */
         {"0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 4111 1111 1111 1111", 1},
@@ -101,15 +101,15 @@ static void test_not_cards(void **state)
         {"4111 1111 1111 111", 0},  /* 15 digits, Luhn fails */
         {"0000000000000000", 0},    /* Luhn passes, but no card starts with 0 */
         {"0111111111111111110", 0},
-        {"411111111111", 0},                  /* 12 digits */
-        {"422222222222", 0},                  /* 12 digits */
-        {"+447700900123", 0},                 /* a phone number */
-        {"000123", 0},                        /* a txn */
-        {"2026-04-07T19:45:00+01:00", 0},     /* a timestamp */
+        {"411111111111", 0},              /* 12 digits */
+        {"422222222222", 0},              /* 12 digits */
+        {"+447700900123", 0},             /* a phone number */
+        {"000123", 0},                    /* a txn */
+        {"2026-04-07T19:45:00+01:00", 0}, /* a timestamp */
         {"2026-04-07 19:45:00 1234", 0},
-        {"41111111111111111111", 0},          /* 20 digits: longer than any card */
-        {"41111111111111111110", 0},          /* 20 digits */
-        {"4111111111111111000000000", 0},     /* a card's digits inside a 25-digit run */
+        {"41111111111111111111", 0},      /* 20 digits: longer than any card */
+        {"41111111111111111110", 0},      /* 20 digits */
+        {"4111111111111111000000000", 0}, /* a card's digits inside a 25-digit run */
         {"1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0", 0},
     };
     run_table(cases, sizeof cases / sizeof *cases);

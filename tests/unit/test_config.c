@@ -325,8 +325,7 @@ static void test_key_file_permissions(void **state)
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         assert_int_equal(chmod(key_path, refused[i]), 0);
         int rc = load(example());
-        if (rc != -1 || !starts_with(err, "backends[0].api_key_file:") ||
-            !strstr(err, "chmod 600"))
+        if (rc != -1 || !starts_with(err, "backends[0].api_key_file:") || !strstr(err, "chmod 600"))
             fail_msg("mode %03o: rc %d, err \"%s\"", (unsigned)refused[i], rc, err);
     }
     static const mode_t accepted[] = {0600, 0400};
@@ -352,7 +351,9 @@ static void test_key_file_content(void **state)
         {API_KEY "\n\n", API_KEY},
         {"", NULL},
         {"\n", NULL},
-        {API_KEY "\x01" "X\n", NULL},  /* a control character */
+        {API_KEY "\x01"
+                 "X\n",
+         NULL},                       /* a control character */
         {API_KEY "\nsecond\n", NULL}, /* a newline inside */
     };
     char path[64];

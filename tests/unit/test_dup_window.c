@@ -188,7 +188,7 @@ static void test_hash(void **state)
     assert_int_equal(dup_window_hash(""), dup_window_hash(""));
 
     static const char *const distinct[] = {"000123", "000124", "000132", "00123", "0001230",
-                                           "T042-1", "t042-1", "", "a", "b"};
+                                           "T042-1", "t042-1", "",       "a",     "b"};
     const size_t n = sizeof distinct / sizeof *distinct;
     for (size_t i = 0; i < n; i++)
         for (size_t k = i + 1; k < n; k++)

@@ -27,7 +27,7 @@
     " \"first_name\": \"Jane\", \"last_name\": \"Doe\", \"id\": \"LOYAL-889\"},"                   \
     " \"items\": [{\"sku\": \"A1\", \"name\": \"Latte\", \"qty\": 2, \"unit_price\": 375}]}"
 
-#define S10 "abcdefghij"
+#define S10   "abcdefghij"
 #define TXN64 S10 S10 S10 S10 S10 S10 "ABCD"
 
 static char err[512];
@@ -107,8 +107,8 @@ static void test_example_normalised(void **state)
     assert_non_null(body);
     assert_true(cJSON_IsObject(body));
     /* exactly the contract's fields, the event implied by the record */
-    static const char *const want_keys[] = {"txn",      "at",       "total", "currency",
-                                            "customer", "items",    "source"};
+    static const char *const want_keys[] = {"txn",      "at",    "total", "currency",
+                                            "customer", "items", "source"};
     assert_int_equal(cJSON_GetArraySize(body), 7);
     for (size_t i = 0; i < sizeof want_keys / sizeof *want_keys; i++)
         if (!cJSON_GetObjectItemCaseSensitive(body, want_keys[i]))
@@ -258,7 +258,7 @@ static void test_500_items_accepted(void **state)
 
 struct rule_case {
     const char *path;
-    const char *value; /* JSON text; NULL removes the field */
+    const char *value;  /* JSON text; NULL removes the field */
     const char *prefix; /* the error starts with this */
 };
 
@@ -299,7 +299,7 @@ static void test_rules(void **state)
         {"at", "\"2026-04-07T24:00:00Z\"", "at:"},    /* hour 24 */
         {"at", "\"2026-04-07T19:60:00Z\"", "at:"},
         {"at", "\"2026-04-07T19:45:61Z\"", "at:"},
-        {"at", "\"2026-04-07T19:45:00.Z\"", "at:"},   /* empty fraction */
+        {"at", "\"2026-04-07T19:45:00.Z\"", "at:"}, /* empty fraction */
         {"at", "\"2026-04-07T19:45:00+0100\"", "at:"},
         {"at", "\"2026-04-07T19:45:00+01\"", "at:"},
         {"at", "\"2026-04-07T19:45:00+24:00\"", "at:"},
@@ -357,8 +357,7 @@ static void test_rules(void **state)
         {"items.0.sku", NULL, "items[0].sku:"},
         {"items.0.name", NULL, "items[0].name:"},
         {"items.0.name", "5", "items[0].name:"},
-        {"items.1", "{\"sku\":\"B\",\"name\":\"Bun\",\"qty\":0,\"unit_price\":1}",
-         "items[1].qty:"},
+        {"items.1", "{\"sku\":\"B\",\"name\":\"Bun\",\"qty\":0,\"unit_price\":1}", "items[1].qty:"},
         /* source */
         {"source", "\"\"", "source:"},
         {"source", "5", "source:"},
@@ -387,8 +386,8 @@ static void test_rules(void **state)
                 why = "error repeats the value";
         }
         if (why) {
-            print_error("%s = %s: %s (rc %d, err \"%s\")\n", c->path, c->value ? c->value : "(none)",
-                        why, rc, err);
+            print_error("%s = %s: %s (rc %d, err \"%s\")\n", c->path,
+                        c->value ? c->value : "(none)", why, rc, err);
             bad++;
         }
         if (rc == 0)
@@ -407,7 +406,8 @@ struct raw_case {
 };
 
 #define SALE_FIELDS                                                                                \
-    "\"event\":\"sale.completed\",\"at\":\"2026-04-07T19:45:00Z\",\"total\":1,\"currency\":\"GBP\""
+    "\"event\":\"sale.completed\",\"at\":\"2026-04-07T19:45:00Z\",\"total\":1,\"currency\":"       \
+    "\"GBP\""
 
 static void test_raw_requests_refused(void **state)
 {
@@ -425,23 +425,28 @@ static void test_raw_requests_refused(void **state)
          "customer.email:"},
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"items\":[],\"items\":[]}", 0, "items:"},
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"items\":[{\"sku\":\"A\",\"sku\":\"B\",\"name\":\"N\","
-         "\"qty\":1,\"unit_price\":1}]}", 0, "items[0].sku:"},
+         "\"qty\":1,\"unit_price\":1}]}",
+         0, "items[0].sku:"},
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"items\":[{\"sku\":\"A\",\"name\":\"N\",\"qty\":1,"
-         "\"qty\":1000,\"unit_price\":1}]}", 0, "items[0].qty:"},
+         "\"qty\":1000,\"unit_price\":1}]}",
+         0, "items[0].qty:"},
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"items\":[{\"sku\":\"A\",\"name\":\"N\",\"qty\":1,"
-         "\"unit_price\":1,\"unit_price\":-1}]}", 0, "items[0].unit_price:"},
+         "\"unit_price\":1,\"unit_price\":-1}]}",
+         0, "items[0].unit_price:"},
         /* invalid UTF-8 */
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xff\"}", 0, "request:"},
-        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"caf\xe9\"}", 0, "request:"}, /* Latin-1 */
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"caf\xe9\"}", 0, "request:"},  /* Latin-1 */
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xc0\xaf\"}", 0, "request:"}, /* overlong */
-        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xed\xa0\x80\"}", 0, "request:"}, /* surrogate */
-        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xf4\x90\x80\x80\"}", 0, "request:"}, /* > U+10FFFF */
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xed\xa0\x80\"}", 0,
+         "request:"}, /* surrogate */
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xf4\x90\x80\x80\"}", 0,
+         "request:"},                                                             /* > U+10FFFF */
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\xe2\x82\"}", 0, "request:"}, /* truncated */
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\x80\"}", 0, "request:"},
-        /* raw control characters: invalid JSON that cJSON would pass, each growing 6x when stored */
+        /* raw control characters: invalid JSON that cJSON would pass, each growing 6x when stored
+         */
         {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"a\x01b\"}", 0, "request:"},
-        {"{\"txn\":\"1\"," SALE_FIELDS ",\"customer\":{\"first_name\":\"\x1f\"}}", 0,
-         "request:"},
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"customer\":{\"first_name\":\"\x1f\"}}", 0, "request:"},
         /* not JSON, not one object */
         {"", 0, "request:"},
         {"hello", 0, "request:"},
@@ -525,7 +530,10 @@ static void assert_card_refused(const char *what, const char *line, const char *
 static void test_card_numbers_refused(void **state)
 {
     (void)state;
-#define VISA {"4111", "1111", NULL}
+#define VISA                                                                                       \
+    {                                                                                              \
+        "4111", "1111", NULL                                                                       \
+    }
     static const struct card_case cases[] = {
         {"customer.first_name", "\"4111111111111111\"", VISA},
         {"customer.last_name", "\"4111 1111 1111 1111\"", VISA},
@@ -565,6 +573,11 @@ static void test_card_numbers_refused(void **state)
     static const char *const visa[] = VISA;
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         assert_card_refused(keys[i], keys[i], visa);
+
+    /* 19 digits as a JSON number: a double cannot hold them, so the request text is checked */
+    static const char *const long_pan[] = {"6212", "3456", NULL};
+    const char *raw = "{\"txn\":\"1\"," SALE_FIELDS ",\"note\":6212345678901234569}";
+    assert_card_refused(raw, raw, long_pan);
 #undef VISA
 }
 
@@ -575,14 +588,14 @@ static void test_other_digit_strings_accepted(void **state)
         {"customer.phone", "\"+447700900123\""}, /* 12 digits */
         {"customer.phone", "\"+44 7700 900123\""},
         {"txn", "\"000123\""},
-        {"txn", "\"0000000000000000\""},             /* 16 zeros pass Luhn, but no card */
+        {"txn", "\"0000000000000000\""}, /* 16 zeros pass Luhn, but no card */
         {"customer.id", "\"0000000000000000\""},
-        {"customer.id", "\"4111111111111112\""},     /* Luhn fails */
+        {"customer.id", "\"4111111111111112\""}, /* Luhn fails */
         {"items.0.sku", "\"4111 1111 1111 1112\""},
         {"items.0.sku", "\"41111111111111111111\""}, /* 20 digits */
         {"items.0.name", "\"Latte 2026-04-07 12 34\""},
-        {"note", "4111111111111112"},                /* a number, Luhn fails */
-        {"total", "1000000000000"},                  /* 13 digits, Luhn fails */
+        {"note", "4111111111111112"}, /* a number, Luhn fails */
+        {"total", "1000000000000"},   /* 13 digits, Luhn fails */
         {"items.0.unit_price", "999999999999"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
