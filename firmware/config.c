@@ -163,11 +163,20 @@ static void parse_journal(struct ctx *c, const cJSON *j, struct config *cfg)
 
 static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct config *cfg)
 {
-    static const char *const keys[] = {
-        "name",      "kind",         "base_url",        "api_key_file",
-        "source",    "ca_file",      "anonymous_sales", "anonymous_contact_email",
-        "timeout_s", "retry_base_s", "retry_max_s",     "max_in_flight",
-        NULL};
+    static const char *const keys[] = {"name",
+                                       "kind",
+                                       "base_url",
+                                       "api_key_file",
+                                       "source",
+                                       "ca_file",
+                                       "anonymous_sales",
+                                       "anonymous_contact_email",
+                                       "timeout_s",
+                                       "retry_base_s",
+                                       "retry_max_s",
+                                       "max_in_flight",
+                                       "probe_interval_s",
+                                       NULL};
     struct backend_config *bc = &cfg->backends[i];
     char path[32], key[64], file[PATH_MAX], policy[16] = "skip";
     uint64_t v;
@@ -235,6 +244,9 @@ static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct conf
     bc->timeout_s = 15;
     bc->retry_base_s = 1;
     bc->max_in_flight = 8;
+    bc->probe_interval_s = 30;
+    if (get_uint(c, b, path, "probe_interval_s", &v, 1, 3600, 0) > 0)
+        bc->probe_interval_s = (long)v;
     if (get_uint(c, b, path, "max_in_flight", &v, 1, 32, 0) > 0)
         bc->max_in_flight = (unsigned)v;
     bc->retry_max_s = 300;

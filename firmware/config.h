@@ -28,6 +28,7 @@ struct backend_config {
     char anonymous_email[257];
     long timeout_s;
     unsigned max_in_flight; /* sales uploading at once (HTTP/2 streams or connections) */
+    long probe_interval_s;  /* while the network seems down: a TLS connect this often */
     long retry_base_s;      /* first backoff ceiling; doubles per failure */
     long retry_max_s;
 };

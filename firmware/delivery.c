@@ -52,6 +52,11 @@ struct lane {
     unsigned nslots;
     int failing;      /* the last answer was a failure: probe with one request */
     int network_down; /* ... and it failed below HTTP: worth retrying on a netlink event */
+    /* A health probe for when no netlink event says the way is clear again (the till's link
+     * never dropped; the shop's router or the ISP did): a TLS connect, nothing sent. */
+    CURL *probe;
+    int probing;
+    uint64_t probe_due_ms;
     uint64_t next_attempt_ms;
     unsigned attempts;
     char last_error[256];
@@ -212,8 +217,32 @@ static unsigned in_flight(const struct lane *l)
 }
 
 /* Sends what the lane may send now, and fills free slots from the journal. */
+static void probe_if_due(struct delivery *d, struct lane *l, uint64_t now)
+{
+    uint64_t interval = (uint64_t)l->bc->probe_interval_s * 1000;
+    if (!l->failing || !l->network_down || l->probing || !l->probe || now < l->probe_due_ms ||
+        l->next_attempt_ms <= now + interval)
+        return;
+    if (curl_multi_add_handle(d->multi, l->probe) == CURLM_OK)
+        l->probing = 1;
+}
+
+static void probe_done(struct delivery *d, struct lane *l, CURLcode result)
+{
+    uint64_t now = clock_mono_ms();
+    curl_multi_remove_handle(d->multi, l->probe);
+    l->probing = 0;
+    l->probe_due_ms = now + (uint64_t)l->bc->probe_interval_s * 1000;
+    if (result == CURLE_OK && l->failing) {
+        log_info("%s: health probe: the server answers again; retrying now", l->bc->name);
+        l->next_attempt_ms = now;
+        l->attempts = 0;
+    }
+}
+
 static void lane_run(struct delivery *d, struct lane *l, uint64_t now)
 {
+    probe_if_due(d, l, now);
     if (l->failing) {
         /* One probe at a time, when the backoff says so. */
         if (now < l->next_attempt_ms || in_flight(l))
@@ -253,6 +282,8 @@ static void completed(struct delivery *d, struct slot *s, CURLcode result)
     if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
         retry_after = (long)ra;
 
+    if (result != CURLE_OK && !l->network_down) /* the first probe waits one interval */
+        l->probe_due_ms = clock_mono_ms() + (uint64_t)l->bc->probe_interval_s * 1000;
     l->network_down = result != CURLE_OK;
     if (result != CURLE_OK) {
         /* Includes answers lost after the request went out: resent under the same reference. */
@@ -336,6 +367,19 @@ static int lane_init(struct delivery *d, struct lane *l, const struct backend_co
         curl_easy_setopt(e, CURLOPT_PRIVATE, s);
     }
     (void)d;
+    CURL *p = l->probe = curl_easy_init();
+    if (!p)
+        return -1;
+    curl_easy_setopt(p, CURLOPT_URL, bc->base_url);
+    curl_easy_setopt(p, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(p, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(p, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(p, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(p, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (bc->ca_file[0])
+        curl_easy_setopt(p, CURLOPT_CAINFO, bc->ca_file);
+    curl_easy_setopt(p, CURLOPT_TIMEOUT, bc->timeout_s);
+    curl_easy_setopt(p, CURLOPT_FRESH_CONNECT, 1L); /* a pooled connection proves nothing */
     return 0;
 }
 
@@ -382,6 +426,9 @@ void delivery_free(struct delivery *d)
             curl_easy_cleanup(s->easy);
         }
         free(l->slots);
+        if (l->probing)
+            curl_multi_remove_handle(d->multi, l->probe);
+        curl_easy_cleanup(l->probe);
         curl_slist_free_all(l->headers);
     }
     curl_multi_cleanup(d->multi);
@@ -394,7 +441,10 @@ int delivery_wait(struct delivery *d, struct pollfd *fds, unsigned nfds, int tim
     for (unsigned i = 0; i < d->nlanes; i++) {
         const struct lane *l = &d->lanes[i];
         if (l->failing) {
-            uint64_t wait = l->next_attempt_ms > now ? l->next_attempt_ms - now : 0;
+            uint64_t due = l->next_attempt_ms;
+            if (l->network_down && !l->probing && l->probe_due_ms < due)
+                due = l->probe_due_ms;
+            uint64_t wait = due > now ? due - now : 0;
             if (wait < (uint64_t)timeout_ms)
                 timeout_ms = (int)wait;
         }
@@ -424,6 +474,14 @@ void delivery_run(struct delivery *d)
     while ((msg = curl_multi_info_read(d->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
+        struct lane *probed = NULL;
+        for (unsigned i = 0; i < d->nlanes && !probed; i++)
+            if (msg->easy_handle == d->lanes[i].probe)
+                probed = &d->lanes[i];
+        if (probed) {
+            probe_done(d, probed, msg->data.result);
+            continue;
+        }
         struct slot *s = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
         completed(d, s, msg->data.result);

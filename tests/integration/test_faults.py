@@ -193,7 +193,28 @@ def scenario_contact_cache(env):
         "looked up again (%s); %d delivered once" % (paths, exactly_once(env, batch))
 
 
-SCENARIOS = [scenario_contact_cache, scenario_down, scenario_503_storm, scenario_429_retry_after,
+def scenario_health_probe(env):
+    """No netlink event (the shop's router, not the till's link, was down): a connect-only
+    probe notices the server is back long before a 40 s backoff would."""
+    env.write_config(timeout_s=1, api_key_file=env.daemon_key, retry_base_s=40, retry_max_s=60,
+                     probe_interval_s=1)
+    env.kill_daemon(signal.SIGTERM)
+    env.start_daemon()
+    env.kill_mock()
+    batch = sales("HP", 3)
+    submit(env, batch)
+    b = wait_until(lambda: (lambda b: b["next_attempt_in_s"] >= 20 and b)(backend(env)), 120,
+                   "a long backoff", interval=0.2)
+    env.start_mock()
+    t0 = time.monotonic()
+    drained(env, timeout=15)
+    took = time.monotonic() - t0
+    assert "health probe" in env.log(), env.log()
+    return "backoff had %ds to go; the probe saw the server back and drained in %.1fs; " \
+        "%d delivered once" % (b["next_attempt_in_s"], took, exactly_once(env, batch))
+
+
+SCENARIOS = [scenario_health_probe, scenario_contact_cache, scenario_down, scenario_503_storm, scenario_429_retry_after,
              scenario_slower_than_timeout, scenario_reset_after_record, scenario_wrong_ca,
              scenario_401_pauses, scenario_422_dead_letter]
 
