@@ -328,8 +328,24 @@ static void completed(struct delivery *d, struct slot *s, CURLcode result)
     }
 }
 
-static int lane_init(struct delivery *d, struct lane *l, const struct backend_config *bc,
-                     unsigned index)
+/* A transfer handle as every request of this backend needs it: HTTPS only, certificates
+ * verified (never switchable off), bounded in time, no signals. */
+static CURL *easy_new(const struct backend_config *bc)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (bc->ca_file[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, bc->ca_file);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, bc->timeout_s);
+    return e;
+}
+
+static int lane_init(struct lane *l, const struct backend_config *bc, unsigned index)
 {
     l->bc = bc;
     l->ops = backend_ops_for(bc->kind);
@@ -344,18 +360,11 @@ static int lane_init(struct delivery *d, struct lane *l, const struct backend_co
     l->headers = l->ops->auth_headers(bc, l->headers);
     for (unsigned i = 0; i < l->nslots; i++) {
         struct slot *s = &l->slots[i];
-        CURL *e = s->easy = curl_easy_init();
+        CURL *e = s->easy = easy_new(bc);
         s->lane = l;
         if (!e)
             return -1;
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (bc->ca_file[0])
-            curl_easy_setopt(e, CURLOPT_CAINFO, bc->ca_file);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT, bc->timeout_s);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, bc->timeout_s < 10 ? bc->timeout_s : 10L);
         curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         /* HTTP/2 when the server offers it; new transfers wait to share its one connection. */
@@ -366,19 +375,11 @@ static int lane_init(struct delivery *d, struct lane *l, const struct backend_co
         curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
         curl_easy_setopt(e, CURLOPT_PRIVATE, s);
     }
-    (void)d;
-    CURL *p = l->probe = curl_easy_init();
+    CURL *p = l->probe = easy_new(bc);
     if (!p)
         return -1;
     curl_easy_setopt(p, CURLOPT_URL, bc->base_url);
     curl_easy_setopt(p, CURLOPT_CONNECT_ONLY, 1L);
-    curl_easy_setopt(p, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(p, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(p, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(p, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (bc->ca_file[0])
-        curl_easy_setopt(p, CURLOPT_CAINFO, bc->ca_file);
-    curl_easy_setopt(p, CURLOPT_TIMEOUT, bc->timeout_s);
     curl_easy_setopt(p, CURLOPT_FRESH_CONNECT, 1L); /* a pooled connection proves nothing */
     return 0;
 }
@@ -397,7 +398,7 @@ struct delivery *delivery_new(const struct config *cfg, struct journal *j, char 
     unsigned most = 1;
     for (unsigned i = 0; i < cfg->nbackends; i++) {
         d->nlanes = i + 1;
-        if (lane_init(d, &d->lanes[i], &cfg->backends[i], i) != 0) {
+        if (lane_init(&d->lanes[i], &cfg->backends[i], i) != 0) {
             delivery_free(d);
             snprintf(err, errlen, "backends[%u]: cannot set up (kind %s)", i,
                      cfg->backends[i].kind);
