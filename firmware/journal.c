@@ -551,6 +551,8 @@ static void reclaim(struct journal *j)
     }
 }
 
+static void take_block(struct journal *j, uint32_t b, uint64_t block_seq);
+
 /*
  * Moves the head to a fresh block. Sales leave one block free so that delivery marks, which are
  * what lets blocks be reclaimed, always have room: a journal full of sales still drains.
@@ -558,39 +560,57 @@ static void reclaim(struct journal *j)
 static int open_block(struct journal *j, int for_sale)
 {
     uint32_t b = 0;
-    if (!j->empty) {
-        reclaim(j);
-        if (j->nblocks - j->used < (for_sale ? 2u : 1u))
-            return -ENOSPC;
-        b = (j->head + 1) % j->nblocks;
-    }
     struct block_hdr old, h;
-    uint32_t erase_count =
-        read_block_hdr(j, b, &old) == HDR_VALID ? old.erase_count : j->erase_hint;
-    int rc = hal_flash_erase(j->flash, b);
+    int rc;
+    for (;;) {
+        if (!j->empty) {
+            reclaim(j);
+            if (j->nblocks - j->used < (for_sale ? 2u : 1u))
+                return -ENOSPC;
+            b = (j->head + 1) % j->nblocks;
+        }
+        uint32_t erase_count =
+            read_block_hdr(j, b, &old) == HDR_VALID ? old.erase_count : j->erase_hint;
+        h.block_seq = j->empty ? 1 : j->head_seq + 1;
+        h.first_seq = j->next_seq;
+        h.erase_count = erase_count + 1;
+        rc = hal_flash_erase(j->flash, b);
+        if (rc == 0)
+            rc = write_block_hdr(j, b, &h);
+        if (rc != -EROFS)
+            break;
+        /*
+         * A worn block. It keeps its place in the ring, sealed and without a valid header, so
+         * the blocks around it keep consecutive sequence numbers; mount reports it as a damaged
+         * header and reads nothing from it. The next lap tries it again.
+         */
+        j->report.bad_blocks++;
+        take_block(j, b, h.block_seq);
+        j->head_sealed = 1;
+    }
     if (rc)
         return rc;
-    h.block_seq = j->empty ? 1 : j->head_seq + 1;
-    h.first_seq = j->next_seq;
-    h.erase_count = erase_count + 1;
-    rc = write_block_hdr(j, b, &h);
-    if (rc)
-        return rc;
+    take_block(j, b, h.block_seq);
+    if (h.erase_count > j->erase_hint)
+        j->erase_hint = h.erase_count;
+    return 0;
+}
+
+/* Makes block b, just opened with sequence block_seq, the head. */
+static void take_block(struct journal *j, uint32_t b, uint64_t block_seq)
+{
     if (j->empty) {
         j->tail = b;
         j->used = 0;
         for (unsigned i = 0; i < j->nbackends; i++)
-            j->backends[i].cursor = (struct journal_pos){b, j->hdr_area, h.block_seq};
+            j->backends[i].cursor = (struct journal_pos){b, j->hdr_area, block_seq};
     }
     j->empty = 0;
     j->head = b;
-    j->head_seq = h.block_seq;
+    j->head_seq = block_seq;
     j->used++;
     j->head_off = j->hdr_area;
     j->head_sealed = 0;
-    if (h.erase_count > j->erase_hint)
-        j->erase_hint = h.erase_count;
-    return 0;
 }
 
 struct part {

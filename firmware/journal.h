@@ -63,6 +63,7 @@ struct journal_report {
     uint64_t corrupt_records; /* CRC failures inside the log: bit flips, bad cells */
     uint64_t torn_tail;       /* an append cut by power loss, never acknowledged */
     uint32_t damaged_headers; /* block headers in the ring that fail their CRC */
+    uint32_t bad_blocks;      /* erases or header programs refused since mount: worn blocks */
     uint32_t erase_min, erase_max;
     uint64_t erase_sum;
 };

@@ -182,8 +182,8 @@ static int verify(const char *config_path)
            (double)sum / j.nblocks);
     int healthy = r->corrupt_records == 0 && r->damaged_headers == 0;
     if (r->damaged_headers)
-        printf("damage    %u block header(s) inside the journal fail their CRC; their records "
-               "were still read\n",
+        printf("damage    %u block header(s) inside the journal fail their CRC (a bit flip, or a "
+               "worn block the journal passes over); their records were still read\n",
                r->damaged_headers);
     printf("verdict   %s\n", healthy ? "healthy" : "NOT HEALTHY: corruption found");
     if (unreadable)

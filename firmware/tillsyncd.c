@@ -50,6 +50,8 @@ static char *status_json(struct daemon *d)
     cJSON_AddNumberToObject(j, "size_bytes", (double)d->cfg.journal_size);
     cJSON_AddNumberToObject(j, "used_bytes", (double)journal_used_bytes(&d->journal));
     cJSON_AddNumberToObject(j, "corrupt_records", (double)d->journal.report.corrupt_records);
+    cJSON_AddNumberToObject(j, "damaged_headers", d->journal.report.damaged_headers);
+    cJSON_AddNumberToObject(j, "worn_blocks_skipped", d->journal.report.bad_blocks);
     cJSON *in = cJSON_AddObjectToObject(o, "intake");
     cJSON_AddNumberToObject(in, "accepted", (double)d->intake.accepted);
     cJSON_AddNumberToObject(in, "duplicates", (double)d->intake.duplicates);

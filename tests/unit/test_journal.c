@@ -203,6 +203,35 @@ static void test_damaged_header_of_head(void **state)
     header_flip(2, 2);
 }
 
+/* A worn block (erase and program refused) is passed over, lap after lap; nothing is lost. */
+static void test_worn_block_is_skipped(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    flash_ram_fail_block(f, 2, 1);
+    mount_ok(&j, f);
+    unsigned n = 0, delivered = 0;
+    for (int lap = 0; lap < 3; lap++) {
+        unsigned start = n;
+        while (n - start < 100) /* about 4 blocks' worth */
+            assert_int_equal(append_n(&j, n++), 0);
+        if (lap == 0) {
+            assert_true(j.report.bad_blocks >= 1);
+            journal_unmount(&j);
+            mount_ok(&j, f); /* the gap in the ring is understood after a restart too */
+            assert_int_equal(j.report.damaged_headers, 1);
+            assert_int_equal(j.backends[0].queued, n);
+        }
+        delivered += drain(&j, 0);
+        drain(&j, 1);
+        assert_int_equal(journal_flush_marks(&j), 0);
+    }
+    assert_int_equal(delivered, n);
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
 static void test_newer_format_is_refused_untouched(void **state)
 {
     (void)state;
@@ -396,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_bit_flip_is_reported_and_contained),
         cmocka_unit_test(test_damaged_header_inside_ring),
         cmocka_unit_test(test_damaged_header_of_head),
+        cmocka_unit_test(test_worn_block_is_skipped),
         cmocka_unit_test(test_newer_format_is_refused_untouched),
         cmocka_unit_test(test_other_geometry_is_refused),
         cmocka_unit_test(test_power_cut_everywhere),
