@@ -205,10 +205,9 @@ static int decode_sale(struct journal *j, const struct rec *r, struct journal_sa
     s->seq = get64(p);
     s->accepted_ms = get64(p + 8);
     /* txn and body share rbuf: move txn out so both can be NUL-terminated strings */
-    static char txn[JOURNAL_MAX_TXN + 1];
-    memcpy(txn, p + SALE_FIXED, p[16]);
-    txn[p[16]] = '\0';
-    s->txn = txn;
+    memcpy(j->txn_buf, p + SALE_FIXED, p[16]);
+    j->txn_buf[p[16]] = '\0';
+    s->txn = j->txn_buf;
     s->body = (const char *)p + SALE_FIXED + p[16];
     s->body_len = r->len - SALE_FIXED - p[16];
     return 0;
@@ -917,15 +916,34 @@ static int visit_sale(struct journal *j, const struct rec *r, struct journal_pos
     return 1;
 }
 
-int journal_sale_txn(struct journal *j, uint64_t seq, char *txn, size_t cap)
+struct txn_lookup {
+    const uint64_t *seqs;
+    unsigned n;
+    char (*txns)[JOURNAL_MAX_TXN + 1];
+};
+
+static int visit_txns(struct journal *j, const struct rec *r, struct journal_pos at,
+                      uint32_t next_off, void *ctx)
 {
-    struct sale_probe p = {.seq = seq};
-    int rc = walk(j, 0, visit_sale, &p);
-    if (rc != 1)
-        return rc < 0 ? rc : -ENOENT;
-    snprintf(txn, cap, "%s", p.txn);
-    free(p.body);
+    struct txn_lookup *q = ctx;
+    struct journal_sale s;
+    (void)at;
+    (void)next_off;
+    if (r->type != REC_SALE || decode_sale(j, r, &s) != 0)
+        return 0;
+    for (unsigned i = 0; i < q->n; i++)
+        if (q->seqs[i] == s.seq)
+            snprintf(q->txns[i], sizeof q->txns[i], "%s", s.txn);
     return 0;
+}
+
+int journal_sale_txns(struct journal *j, const uint64_t *seqs, unsigned n,
+                      char (*txns)[JOURNAL_MAX_TXN + 1])
+{
+    struct txn_lookup q = {seqs, n, txns};
+    for (unsigned i = 0; i < n; i++)
+        txns[i][0] = '\0';
+    return walk(j, 0, visit_txns, &q);
 }
 
 int journal_requeue(struct journal *j, unsigned b, uint64_t dead_seq)

@@ -86,6 +86,7 @@ struct journal {
     struct journal_report report;
     struct dup_window *dups;
     uint8_t *rbuf, *wbuf;
+    char txn_buf[JOURNAL_MAX_TXN + 1]; /* the last decoded sale's txn, as a string */
     size_t buf_size;
 };
 
@@ -130,8 +131,9 @@ int journal_sale_done(struct journal *j, unsigned b, const struct journal_sale *
  * fn returns nonzero to stop. The reason is valid during the call only. */
 typedef int (*journal_dead_fn)(void *ctx, uint64_t seq, const char *reason);
 int journal_dead_letters(struct journal *j, unsigned b, journal_dead_fn fn, void *ctx);
-/* The txn of the sale with that seq, if it is still on flash (-ENOENT if reclaimed). */
-int journal_sale_txn(struct journal *j, uint64_t seq, char *txn, size_t cap);
+/* The txns of the sales with these seqs, in one pass; "" for a sale no longer on flash. */
+int journal_sale_txns(struct journal *j, const uint64_t *seqs, unsigned n,
+                      char (*txns)[JOURNAL_MAX_TXN + 1]);
 /*
  * A technician's retry of a dead letter: the sale is stored again as a new record (synced),
  * which every backend then delivers under the same reference, and the dead letter is marked

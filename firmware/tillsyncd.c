@@ -99,12 +99,14 @@ static char *dead_letters_json(struct daemon *d)
         cJSON *bo = cJSON_CreateObject();
         cJSON_AddStringToObject(bo, "name", d->cfg.backends[b].name);
         cJSON *list = cJSON_AddArrayToObject(bo, "dead_letters");
+        static char txns[DEAD_LIST_MAX][JOURNAL_MAX_TXN + 1];
+        journal_sale_txns(&d->journal, l.seq, l.n, txns);
         for (unsigned i = 0; i < l.n; i++) {
-            char txn[JOURNAL_MAX_TXN + 1], ref[128];
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "seq", (double)l.seq[i]);
-            if (journal_sale_txn(&d->journal, l.seq[i], txn, sizeof txn) == 0) {
-                snprintf(ref, sizeof ref, "%s:%s", d->cfg.terminal_id, txn);
+            if (txns[i][0]) {
+                char ref[128];
+                snprintf(ref, sizeof ref, "%s:%s", d->cfg.terminal_id, txns[i]);
                 cJSON_AddStringToObject(e, "ref", ref);
             } else {
                 cJSON_AddNullToObject(e, "ref"); /* reclaimed: gone with its block */
