@@ -21,9 +21,7 @@ def show(env, label):
 
 def main():
     args = parse_args(lambda p: p.add_argument("--sales", type=int, default=60))
-    env = Env(args, "demo")
-    ok = False
-    try:
+    with Env(args, "demo") as env:
         env.start_mock()
         env.write_config()
         print("mock Glu API on https://127.0.0.1:%d; config %s" % (env.port, env.config_path))
@@ -60,10 +58,8 @@ def main():
               % (n, len(acts), len(set(refs))))
         rc = env.kill_daemon(signal.SIGTERM)
         print("tillsyncd stopped on SIGTERM with exit status %d" % rc)
-        ok = rc == 0
-    finally:
-        env.close(ok)
-    return 0 if ok else 1
+        assert rc == 0, rc
+    return 0
 
 
 if __name__ == "__main__":

@@ -153,6 +153,14 @@ class Env:
         return subprocess.run(self.emulator + [self.args.ctl, "--config", self.config_path]
                               + list(argv), capture_output=True, text=True, timeout=120)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        # Stops what the test started; keeps the work directory if the test failed.
+        self.close(exc_type is None)
+        return False
+
     def close(self, ok):
         for p in (self.daemon, self.mock):
             if p and p.poll() is None:

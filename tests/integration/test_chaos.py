@@ -14,8 +14,6 @@ from harness import Env, Pos, parse_args, wait_until
 def main():
     args = parse_args(lambda p: (p.add_argument("--kills", type=int, default=200),
                                  p.add_argument("--seed", type=int, default=42)))
-    env = Env(args, "chaos")
-    ok = False
     stop = threading.Event()
     acked, errors, retries = {}, [], [0]
 
@@ -42,40 +40,39 @@ def main():
             i += 1
             time.sleep(0.002)  # a busy shop, not a flood
 
-    try:
-        env.start_mock()
-        env.write_config()
-        env.start_daemon()
-        rng = random.Random(args.seed)
-        t = threading.Thread(target=pos_loop, daemon=True)
-        t.start()
-        for k in range(args.kills):
-            time.sleep(rng.uniform(0.0, 0.15))
-            env.kill_daemon(signal.SIGKILL)
+    with Env(args, "chaos") as env:
+        try:
+            env.start_mock()
+            env.write_config()
             env.start_daemon()
-        stop.set()
-        t.join(60)
-        assert not errors, errors[:3]
-        st = wait_until(lambda: (lambda b: b["queued"] == 0 and b)(env.status()["backends"][0]),
-                        180, "backlog to drain", interval=0.5)
-        acts = env.mock_get("/_mock/activities")
-        refs = [a["externalReference"] for a in acts]
-        want = {"T042:" + txn for txn in acked}
-        assert len(refs) == len(set(refs)), "duplicate activities"
-        missing = want - set(refs)
-        assert not missing, "lost %d acknowledged sales, e.g. %s" % (len(missing),
-                                                                    sorted(missing)[:5])
-        assert set(refs) <= want, "activities for sales never acknowledged: %s" % (
-            sorted(set(refs) - want)[:5])
-        for a in acts:
-            assert a["spend"] == int(a["externalReference"][6:]), a
-        print("ok: %d SIGKILLs; %d sales acknowledged, all on the API exactly once; %d 'journal "
-              "full, retry' answers; %s" % (args.kills, len(acked), retries[0], st))
-        ok = True
-    finally:
-        stop.set()
-        env.close(ok)
-    return 0 if ok else 1
+            rng = random.Random(args.seed)
+            t = threading.Thread(target=pos_loop, daemon=True)
+            t.start()
+            for k in range(args.kills):
+                time.sleep(rng.uniform(0.0, 0.15))
+                env.kill_daemon(signal.SIGKILL)
+                env.start_daemon()
+            stop.set()
+            t.join(60)
+            assert not errors, errors[:3]
+            st = wait_until(lambda: (lambda b: b["queued"] == 0 and b)(env.status()["backends"][0]),
+                            180, "backlog to drain", interval=0.5)
+            acts = env.mock_get("/_mock/activities")
+            refs = [a["externalReference"] for a in acts]
+            want = {"T042:" + txn for txn in acked}
+            assert len(refs) == len(set(refs)), "duplicate activities"
+            missing = want - set(refs)
+            assert not missing, "lost %d acknowledged sales, e.g. %s" % (len(missing),
+                                                                        sorted(missing)[:5])
+            assert set(refs) <= want, "activities for sales never acknowledged: %s" % (
+                sorted(set(refs) - want)[:5])
+            for a in acts:
+                assert a["spend"] == int(a["externalReference"][6:]), a
+            print("ok: %d SIGKILLs; %d sales acknowledged, all on the API exactly once; %d 'journal "
+                  "full, retry' answers; %s" % (args.kills, len(acked), retries[0], st))
+        finally:
+            stop.set()  # the POS thread ends before the daemon and mock do
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ def run(env, binary, *argv):
 
 def main():
     args = parse_args()
-    env = Env(args, "cli")
-    ok = False
-    try:
+    with Env(args, "cli") as env:
         for binary in (args.daemon, args.ctl):
             for flag in ("--help", "--version"):
                 r = run(env, binary, flag)
@@ -54,10 +52,7 @@ def main():
         assert env.kill_daemon(signal.SIGTERM) == 0
         print("ok: --help/--version; bad configurations exit 2 with one line naming the key; "
               "a key file readable by others is refused with the fix; SIGTERM exits 0")
-        ok = True
-    finally:
-        env.close(ok)
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":

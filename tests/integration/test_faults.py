@@ -225,23 +225,19 @@ def main():
     for sc in SCENARIOS:
         if args.only and args.only not in sc.__name__:
             continue
-        env = Env(args, sc.__name__)
-        ok = False
         try:
-            env.start_mock()
-            env.daemon_key = os.path.join(env.dir, "daemon.key")
-            with open(env.daemon_key, "w") as f:
-                f.write(open(env.key_file).read())
-            os.chmod(env.daemon_key, 0o600)
-            env.write_config(timeout_s=1, api_key_file=env.daemon_key)
-            env.start_daemon()
-            print("ok: %s: %s" % (sc.__name__, sc(env)), flush=True)
-            ok = True
-        except AssertionError as e:
+            with Env(args, sc.__name__) as env:
+                env.start_mock()
+                env.daemon_key = os.path.join(env.dir, "daemon.key")
+                with open(env.daemon_key, "w") as f:
+                    f.write(open(env.key_file).read())
+                os.chmod(env.daemon_key, 0o600)
+                env.write_config(timeout_s=1, api_key_file=env.daemon_key)
+                env.start_daemon()
+                print("ok: %s: %s" % (sc.__name__, sc(env)), flush=True)
+        except AssertionError as e:  # the next scenario still runs
             print("FAIL: %s: %s" % (sc.__name__, e), flush=True)
             failed += 1
-        finally:
-            env.close(ok)
     return 1 if failed else 0
 
 

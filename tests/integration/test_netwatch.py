@@ -24,9 +24,7 @@ def main():
         print("SKIP: cannot create a veth pair here (no CAP_NET_ADMIN)")
         return SKIP
     ip("link", "del", name)
-    env = Env(args, "netwatch")
-    ok = False
-    try:
+    with Env(args, "netwatch") as env:
         env.start_mock()
         env.write_config(retry_base_s=40, retry_max_s=60)
         env.start_daemon()
@@ -56,10 +54,7 @@ def main():
         assert len(acts) == 3, acts
         print("ok: backoff had %ds to go; a link event drained the backlog in %.1fs" % (
             b["next_attempt_in_s"], took))
-        ok = True
-    finally:
-        env.close(ok)
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -57,9 +57,7 @@ def make_sales(rng):
 
 def main():
     args = parse_args()
-    env = Env(args, "sale-path")
-    ok = False
-    try:
+    with Env(args, "sale-path") as env:
         rng = random.Random(2)
         sales, stream = make_sales(rng)
         env.start_mock()
@@ -152,10 +150,7 @@ def main():
         assert "0 corrupt" in v.stdout and "verdict   healthy" in v.stdout, v.stdout
         print("ok: 190 valid sales delivered once each, 10 malformed refused by field; "
               "%d API requests in all; status: %s" % (len(requests), st))
-        ok = True
-    finally:
-        env.close(ok)
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":
