@@ -106,7 +106,7 @@ static char *dead_letters_json(struct daemon *d)
             cJSON_AddNumberToObject(e, "seq", (double)l.seq[i]);
             if (txns[i][0]) {
                 char ref[128];
-                snprintf(ref, sizeof ref, "%s:%s", d->cfg.terminal_id, txns[i]);
+                snprintf(ref, sizeof ref, "%.32s:%.64s", d->cfg.terminal_id, txns[i]);
                 cJSON_AddStringToObject(e, "ref", ref);
             } else {
                 cJSON_AddNullToObject(e, "ref"); /* reclaimed: gone with its block */
