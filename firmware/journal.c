@@ -17,10 +17,13 @@
 #define REC_MAGIC    0x5254u /* "TR" */
 #define REC_SALE     1
 #define REC_MARK     2
+#define REC_OPEN     3   /* format 2: first record of a block */
 #define SALE_FIXED   17u /* seq, accepted_ms, txn_len */
 #define MARK_FIXED   32u
-#define MARK_DEAD    1u /* carries dead_seq and the reason */
-#define MARK_REQUEUE 2u /* carries dead_seq: a technician sent that sale again */
+#define OPEN_FIXED   3u  /* nlisted, nbackends */
+#define OPEN_BACKEND 28u /* id, watermark, delivered_total, dead_total */
+#define MARK_DEAD    1u  /* carries dead_seq and the reason */
+#define MARK_REQUEUE 2u  /* carries dead_seq: a technician sent that sale again */
 
 /* ---- little-endian encoding: the format is the same on every CPU ---- */
 
@@ -75,11 +78,19 @@ static uint64_t addr_of(const struct journal *j, uint32_t block, uint32_t off)
     return (uint64_t)block * j->erase_size + off;
 }
 
+/* Every read goes through here, so a mount can say what it cost. */
+static int flash_read(struct journal *j, uint32_t block, uint32_t off, void *buf, size_t len)
+{
+    j->bytes_read += len;
+    return hal_flash_read(j->flash, addr_of(j, block, off), buf, len);
+}
+
 /* ---- block headers ---- */
 
 struct block_hdr {
     uint64_t block_seq, first_seq;
     uint32_t erase_count;
+    uint16_t version;
 };
 
 enum hdr_state { HDR_VALID, HDR_INVALID, HDR_NEWER, HDR_GEOMETRY, HDR_IO };
@@ -87,16 +98,17 @@ enum hdr_state { HDR_VALID, HDR_INVALID, HDR_NEWER, HDR_GEOMETRY, HDR_IO };
 static enum hdr_state read_block_hdr(struct journal *j, uint32_t block, struct block_hdr *h)
 {
     uint8_t b[BLOCK_HDR];
-    if (hal_flash_read(j->flash, addr_of(j, block, 0), b, sizeof b) != 0)
+    if (flash_read(j, block, 0, b, sizeof b) != 0)
         return HDR_IO; /* not the same as a blank block: guessing here could lose sales */
     if (get32(b) != BLOCK_MAGIC || crc32_update(0, b, 36) != get32(b + 36))
         return HDR_INVALID;
     h->block_seq = get64(b + 8);
     h->first_seq = get64(b + 16);
     h->erase_count = get32(b + 24);
-    if (get16(b + 4) > JOURNAL_FORMAT_VERSION)
+    h->version = get16(b + 4);
+    if (h->version > JOURNAL_FORMAT_VERSION)
         return HDR_NEWER;
-    if (get16(b + 4) != JOURNAL_FORMAT_VERSION || get16(b + 6) != BLOCK_HDR)
+    if (h->version < 1 || get16(b + 6) != BLOCK_HDR)
         return HDR_INVALID;
     if (get32(b + 28) != j->erase_size || get32(b + 32) != j->prog_size)
         return HDR_GEOMETRY;
@@ -136,11 +148,6 @@ static uint64_t ring_block_seq(const struct journal *j, uint32_t block)
     return j->head_seq - ring_age(j, block);
 }
 
-static struct journal_pos ring_start(const struct journal *j)
-{
-    return (struct journal_pos){j->tail, j->hdr_area, ring_block_seq(j, j->tail)};
-}
-
 static int pos_valid(const struct journal *j, const struct journal_pos *p)
 {
     return in_ring(j, p->block) && ring_block_seq(j, p->block) == p->block_seq;
@@ -161,18 +168,18 @@ static enum rec_state read_record(struct journal *j, uint32_t block, uint32_t of
     uint8_t h[REC_HDR];
     if (off + REC_HDR > j->erase_size)
         return REC_END;
-    if (hal_flash_read(j->flash, addr_of(j, block, off), h, sizeof h) != 0)
+    if (flash_read(j, block, off, h, sizeof h) != 0)
         return REC_IO;
     if (all_erased(h, sizeof h))
         return REC_END;
     r->type = h[0];
     r->len = get32(h + 4);
     if (get16(h + 2) != REC_MAGIC || crc32_update(0, h, 12) != get32(h + 12) ||
-        (r->type != REC_SALE && r->type != REC_MARK) || r->len > j->buf_size - 1 ||
+        r->type < REC_SALE || r->type > REC_OPEN || r->len > j->buf_size - 1 ||
         r->len > j->erase_size - off - REC_HDR)
         return REC_BAD_HDR;
     r->span = round_up(REC_HDR + r->len, j->prog_size);
-    if (hal_flash_read(j->flash, addr_of(j, block, off + REC_HDR), j->rbuf, r->len) != 0)
+    if (flash_read(j, block, off + REC_HDR, j->rbuf, r->len) != 0)
         return REC_IO;
     j->rbuf[r->len] = '\0';
     if (crc32_update(0, j->rbuf, r->len) != get32(h + 8))
@@ -239,116 +246,264 @@ static struct journal_backend *backend_by_id(struct journal *j, uint32_t id)
     return NULL;
 }
 
-/* ---- mount ---- */
+struct open_rec {
+    unsigned nlisted, nbackends;
+    const uint8_t *backends; /* nbackends entries of OPEN_BACKEND bytes */
+    const uint8_t *counts;   /* nlisted u16: sales listed for each block, oldest first */
+    const uint8_t *hashes;   /* the sales' txn hashes, DUP_HASH_BYTES each, in log order */
+};
 
-/* Visits every readable record from tail to head. A callback returning nonzero stops the walk. */
+static int decode_open(struct journal *j, const struct rec *r, struct open_rec *o)
+{
+    const uint8_t *p = j->rbuf;
+    if (r->type != REC_OPEN || r->len < OPEN_FIXED)
+        return -1;
+    o->nlisted = get16(p);
+    o->nbackends = p[2];
+    size_t fixed = OPEN_FIXED + (size_t)o->nbackends * OPEN_BACKEND + 2u * o->nlisted;
+    if (r->len < fixed)
+        return -1;
+    o->backends = p + OPEN_FIXED;
+    o->counts = o->backends + (size_t)o->nbackends * OPEN_BACKEND;
+    o->hashes = o->counts + 2u * o->nlisted;
+    size_t total = 0;
+    for (unsigned i = 0; i < o->nlisted; i++)
+        total += get16(o->counts + 2 * i);
+    return r->len == fixed + total * DUP_HASH_BYTES ? 0 : -1;
+}
+
+static uint64_t get_hash(const uint8_t *p)
+{
+    return get32(p) | (uint64_t)get16(p + 4) << 32;
+}
+
+static void put_hash(uint8_t *p, uint64_t h)
+{
+    put32(p, (uint32_t)h);
+    put16(p + 4, (uint16_t)(h >> 32));
+}
+
+/*
+ * The state of a backend is the mark (or OPEN entry) with the greatest watermark: watermarks and
+ * totals only grow, so records can be applied in any order, newest block first included.
+ */
+static void apply_state(struct journal *j, uint32_t id, uint64_t watermark, uint64_t delivered,
+                        uint64_t dead)
+{
+    struct journal_backend *b = backend_by_id(j, id);
+    if (!b || watermark < b->persisted_watermark ||
+        (watermark == b->persisted_watermark &&
+         delivered + dead < b->delivered_total + b->dead_total))
+        return;
+    b->persisted_watermark = watermark;
+    b->delivered_total = delivered;
+    b->dead_total = dead;
+}
+
+/* ---- walking the log ---- */
+
+/* Visits a readable record. A callback returning nonzero stops the walk. */
 typedef int (*visit_fn)(struct journal *j, const struct rec *r, struct journal_pos at,
                         uint32_t next_off, void *ctx);
 
+/*
+ * Visits the records of one ring block in order. With count_damage, damage goes into the report
+ * and, for the head, the append position and sealing are worked out (FORMAT.md section 8.4).
+ */
+static int walk_block(struct journal *j, uint32_t b, int count_damage, visit_fn fn, void *ctx)
+{
+    int is_head = b == j->head;
+    struct journal_pos at = {b, j->hdr_area, ring_block_seq(j, b)};
+    while (at.off < j->erase_size) {
+        struct rec r;
+        enum rec_state st = read_record(j, b, at.off, &r);
+        if (st == REC_END)
+            break;
+        if (st == REC_IO)
+            return -EIO;
+        uint32_t next = st == REC_BAD_HDR ? resync(j, b, at.off) : at.off + r.span;
+        if (st == REC_OK) {
+            int rc = fn(j, &r, at, next, ctx);
+            if (rc)
+                return rc;
+        } else if (count_damage) {
+            /* Damage at the very end of the head is an append cut short: never acked. */
+            int last = is_head && (next >= j->erase_size || read_record(j, b, next, &r) == REC_END);
+            if (last)
+                j->report.torn_tail++;
+            else
+                j->report.corrupt_records++;
+            if (last && st == REC_BAD_HDR)
+                j->head_sealed = 1;
+        }
+        at.off = next;
+    }
+    if (!is_head || !count_damage)
+        return 0;
+    j->head_off = at.off < j->erase_size ? at.off : j->erase_size;
+    /* Bytes after the end marker mean a torn program we cannot parse: append elsewhere. */
+    for (uint32_t off = j->head_off; off < j->erase_size && !j->head_sealed;) {
+        uint32_t n = j->erase_size - off;
+        if (n > j->buf_size)
+            n = (uint32_t)j->buf_size;
+        if (flash_read(j, b, off, j->rbuf, n) != 0)
+            return -EIO;
+        if (!all_erased(j->rbuf, n)) {
+            j->head_sealed = 1;
+            j->report.torn_tail++;
+        }
+        off += n;
+    }
+    return 0;
+}
+
+/* Visits every readable record from tail to head. */
 static int walk(struct journal *j, int count_damage, visit_fn fn, void *ctx)
 {
     if (j->empty)
         return 0;
     for (uint32_t k = 0; k < j->used; k++) {
-        uint32_t b = (j->tail + k) % j->nblocks;
-        int is_head = b == j->head;
-        struct journal_pos at = {b, j->hdr_area, ring_block_seq(j, b)};
-        while (at.off < j->erase_size) {
-            struct rec r;
-            enum rec_state st = read_record(j, b, at.off, &r);
-            if (st == REC_END)
-                break;
-            if (st == REC_IO)
-                return -EIO;
-            uint32_t next = st == REC_BAD_HDR ? resync(j, b, at.off) : at.off + r.span;
-            if (st == REC_OK) {
-                int rc = fn(j, &r, at, next, ctx);
-                if (rc)
-                    return rc;
-            } else if (count_damage) {
-                /* Damage at the very end of the head is an append cut short: never acked. */
-                int last =
-                    is_head && (next >= j->erase_size || read_record(j, b, next, &r) == REC_END);
-                if (last)
-                    j->report.torn_tail++;
-                else
-                    j->report.corrupt_records++;
-                if (last && is_head && st == REC_BAD_HDR)
-                    j->head_sealed = 1;
-            }
-            at.off = next;
-        }
-        if (is_head && count_damage) {
-            j->head_off = at.off < j->erase_size ? at.off : j->erase_size;
-            /* Bytes after the end marker mean a torn program we cannot parse: append elsewhere. */
-            if (!j->head_sealed && j->head_off < j->erase_size) {
-                for (uint32_t off = j->head_off; off < j->erase_size && !j->head_sealed;) {
-                    uint32_t n = j->erase_size - off;
-                    if (n > j->buf_size)
-                        n = (uint32_t)j->buf_size;
-                    if (hal_flash_read(j->flash, addr_of(j, b, off), j->rbuf, n) != 0)
-                        return -EIO;
-                    if (!all_erased(j->rbuf, n)) {
-                        j->head_sealed = 1;
-                        j->report.torn_tail++;
-                    }
-                    off += n;
-                }
-            }
-        }
+        int rc = walk_block(j, (j->tail + k) % j->nblocks, count_damage, fn, ctx);
+        if (rc)
+            return rc;
     }
     return 0;
 }
+
+static uint32_t block_of_seq(const struct journal *j, uint64_t block_seq)
+{
+    return (uint32_t)((j->head + j->nblocks - (j->head_seq - block_seq) % j->nblocks) % j->nblocks);
+}
+
+/*
+ * The newest block of the ring, counted from the tail, whose header says its first sale is at
+ * or below seq; 0 (the tail) if none. first_seq never decreases along the ring, so this is a
+ * binary search: a handful of header reads however large the partition.
+ */
+static uint32_t ring_find(struct journal *j, uint64_t seq)
+{
+    uint32_t lo = 0, hi = j->used - 1, found = 0;
+    while (lo <= hi) {
+        uint32_t mid = lo + (hi - lo) / 2, k = mid;
+        struct block_hdr h;
+        while (k <= hi && read_block_hdr(j, (j->tail + k) % j->nblocks, &h) != HDR_VALID)
+            k++; /* a damaged header says nothing; its valid neighbour does */
+        if (k <= hi && h.first_seq <= seq) {
+            found = k;
+            lo = k + 1;
+        } else if (mid == 0) {
+            break;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return found;
+}
+
+/* ---- mount ---- */
+
+/* What a full read of a block at mount collects. */
+struct block_scan {
+    uint64_t end_seq;  /* one past the greatest sale seq seen */
+    int opens;         /* the block's first record is an OPEN record */
+    unsigned nhashes;  /* txn hashes of the block's sales, in log order, in j->wbuf */
+    unsigned capacity; /* how many j->wbuf holds */
+};
 
 static int scan_record(struct journal *j, const struct rec *r, struct journal_pos at,
                        uint32_t next_off, void *ctx)
 {
-    uint64_t *last_seq = ctx;
+    struct block_scan *bs = ctx;
+    struct journal_sale s;
+    struct mark m;
+    struct open_rec o;
     (void)next_off;
-    if (r->type == REC_SALE) {
-        struct journal_sale s;
-        if (decode_sale(j, r, &s) != 0) {
-            j->report.corrupt_records++;
-            return 0;
-        }
-        j->report.sales++;
-        if (s.seq + 1 > *last_seq)
-            *last_seq = s.seq + 1;
-        struct dup_hit where = {(uint32_t)addr_of(j, at.block, at.off), (uint32_t)at.block_seq};
-        dup_window_add(j->dups, dup_window_hash(s.txn), where);
-    } else {
-        struct mark m;
-        if (decode_mark(j, r, &m) != 0) {
-            j->report.corrupt_records++;
-            return 0;
-        }
-        j->report.marks++;
-        struct journal_backend *b = backend_by_id(j, m.backend_id);
-        if (b && m.watermark >= b->persisted_watermark) {
-            b->persisted_watermark = m.watermark;
-            b->dead_total = m.dead_total;
-            b->delivered_total = m.delivered_total;
+    if (decode_sale(j, r, &s) == 0) {
+        if (s.seq + 1 > bs->end_seq)
+            bs->end_seq = s.seq + 1;
+        if (bs->nhashes < bs->capacity)
+            put_hash(j->wbuf + DUP_HASH_BYTES * bs->nhashes++, dup_window_hash(s.txn));
+    } else if (decode_mark(j, r, &m) == 0) {
+        apply_state(j, m.backend_id, m.watermark, m.delivered_total, m.dead_total);
+    } else if (decode_open(j, r, &o) == 0) {
+        bs->opens |= at.off == j->hdr_area;
+        for (unsigned i = 0; i < o.nbackends; i++) {
+            const uint8_t *e = o.backends + i * OPEN_BACKEND;
+            apply_state(j, get32(e), get64(e + 4), get64(e + 12), get64(e + 20));
         }
     }
     return 0;
 }
 
-/* Second pass: with watermarks known, count what each backend still owes and find its cursor. */
-static int count_queued(struct journal *j, const struct rec *r, struct journal_pos at,
-                        uint32_t next_off, void *ctx)
+/* Reads a whole ring block: its sales' hashes (into j->wbuf), marks and OPEN state. */
+static int scan_block(struct journal *j, uint32_t b, int count_damage, struct block_scan *bs)
 {
-    struct journal_sale s;
-    (void)next_off;
-    (void)ctx;
-    if (r->type != REC_SALE || decode_sale(j, r, &s) != 0)
-        return 0;
-    for (unsigned i = 0; i < j->nbackends; i++) {
-        struct journal_backend *b = &j->backends[i];
-        if (s.seq < b->watermark)
+    *bs = (struct block_scan){.capacity = (unsigned)(j->buf_size / DUP_HASH_BYTES)};
+    return walk_block(j, b, count_damage, scan_record, bs);
+}
+
+/* Puts a block's hashes (in log order at p) into the window as older than all it holds. */
+static void add_hashes_older(struct journal *j, const uint8_t *p, unsigned n, uint64_t block_seq)
+{
+    while (n-- &&
+           dup_window_add_older(j->dups, get_hash(p + DUP_HASH_BYTES * n), (uint32_t)block_seq))
+        ;
+}
+
+/*
+ * Recovers delivery state and the duplicate window from the head back. Each block's OPEN record
+ * holds the state when it was opened and lists the hashes of the blocks before it, so normally
+ * this reads the head and then one OPEN record per block until the window is full. A block no
+ * OPEN record lists (its successor's OPEN was cut short, or it was written by format 1) is read
+ * whole, and so is every block back to one that opens with a state.
+ */
+static int recover(struct journal *j)
+{
+    struct block_scan bs;
+    int rc = scan_block(j, j->head, 1, &bs);
+    if (rc)
+        return rc;
+    if (bs.end_seq > j->next_seq)
+        j->next_seq = bs.end_seq;
+    if (!bs.opens)
+        j->head_sealed = 1; /* appends go to a block that starts with its OPEN record */
+    add_hashes_older(j, j->wbuf, bs.nhashes, j->head_seq);
+    int state_known = bs.opens, listed_found = 0;
+    uint64_t tail_seq = j->head_seq - (j->used - 1);
+    uint64_t x = j->head_seq - 1; /* the newest block whose hashes are not in the window */
+    uint64_t y = j->head_seq;     /* the block whose OPEN record may list x */
+    while (x >= 1 && (!state_known || !dup_window_full(j->dups))) {
+        struct rec r;
+        struct open_rec o;
+        if (state_known && y >= tail_seq &&
+            read_record(j, block_of_seq(j, y), j->hdr_area, &r) == REC_OK &&
+            decode_open(j, &r, &o) == 0 && o.nlisted > 0 && o.nlisted <= y - 1) {
+            if (!listed_found)
+                j->listed_upto = y - 1;
+            listed_found = 1;
+            const uint8_t *h = o.hashes;
+            for (unsigned i = 0; i < o.nlisted; i++)
+                h += DUP_HASH_BYTES * get16(o.counts + 2 * i);
+            for (unsigned i = o.nlisted; i-- > 0 && !dup_window_full(j->dups);) {
+                unsigned n = get16(o.counts + 2 * i);
+                h -= DUP_HASH_BYTES * n;
+                add_hashes_older(j, h, n, y - o.nlisted + i);
+            }
+            y -= o.nlisted;
+            x = y - 1;
             continue;
-        if (b->queued++ == 0)
-            b->cursor = at;
+        }
+        if (x < tail_seq)
+            break; /* neither on flash nor listed: older than anything the window can hold */
+        rc = scan_block(j, block_of_seq(j, x), 0, &bs);
+        if (rc)
+            return rc;
+        state_known |= bs.opens;
+        add_hashes_older(j, j->wbuf, bs.nhashes, x);
+        y = x--;
     }
+    if (!listed_found)
+        j->listed_upto = x; /* the next OPEN record lists what mount read whole */
     return 0;
 }
 
@@ -383,10 +538,102 @@ static void find_damaged_head(struct journal *j)
     }
 }
 
+/*
+ * Reads every block header once, and places the ring: the head is the greatest block_seq, and
+ * the ring runs back from it through consecutive block_seqs. A block whose header is unreadable
+ * but which lies between two that continue the sequence is part of the ring all the same (its
+ * header took a bit flip; erases never happen there), so its records are still read, and the
+ * damage is reported. The low bits of each block_seq are kept for the pass, so headers are read
+ * once.
+ */
+static int find_ring(struct journal *j, char *err, size_t errlen)
+{
+    uint32_t *seq_lo = malloc(sizeof *seq_lo * j->nblocks);
+    uint8_t *valid = calloc(j->nblocks, 1);
+    int rc = 0;
+    if (!seq_lo || !valid) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    j->report.blocks = j->nblocks;
+    j->report.erase_min = UINT32_MAX;
+    j->empty = 1;
+    for (uint32_t b = 0; b < j->nblocks; b++) {
+        struct block_hdr h;
+        enum hdr_state st = read_block_hdr(j, b, &h);
+        if (st == HDR_IO) {
+            snprintf(err, errlen, "cannot read block %u's header", b);
+            rc = -EIO;
+            goto out;
+        }
+        if (st == HDR_NEWER || st == HDR_GEOMETRY) {
+            snprintf(err, errlen,
+                     st == HDR_NEWER ? "block %u was written by a newer journal format; refusing "
+                                       "to touch it (upgrade the firmware)"
+                                     : "block %u was written with another erase/program size; "
+                                       "refusing to touch it (fix journal geometry in the config)",
+                     b);
+            rc = -EPROTO;
+            goto out;
+        }
+        if (st != HDR_VALID) {
+            j->report.blocks_bad_header++;
+            continue;
+        }
+        valid[b] = 1;
+        seq_lo[b] = (uint32_t)h.block_seq;
+        if (h.erase_count < j->report.erase_min)
+            j->report.erase_min = h.erase_count;
+        if (h.erase_count > j->report.erase_max)
+            j->report.erase_max = h.erase_count;
+        j->report.erase_sum += h.erase_count;
+        if (j->empty || h.block_seq > j->head_seq) {
+            j->empty = 0;
+            j->head = b;
+            j->head_seq = h.block_seq;
+            j->next_seq = h.first_seq;
+        }
+    }
+    if (j->report.erase_min == UINT32_MAX)
+        j->report.erase_min = 0;
+    j->erase_hint = j->report.erase_max;
+    if (j->empty)
+        goto out;
+    uint32_t old_head = j->head;
+    find_damaged_head(j);
+    if (j->head != old_head) {
+        valid[j->head] = 1; /* by position */
+        seq_lo[j->head] = (uint32_t)j->head_seq;
+    }
+    j->tail = j->head;
+    j->used = 1;
+    uint32_t skipped = 0;
+    for (uint32_t d = 1; d < j->nblocks; d++) {
+        uint32_t b = (j->head + j->nblocks - d) % j->nblocks;
+        if (valid[b] && seq_lo[b] == (uint32_t)(j->head_seq - d)) {
+            j->tail = b;
+            j->used = d + 1;
+            j->report.damaged_headers += skipped;
+            skipped = 0;
+        } else if (valid[b]) {
+            break; /* an older lap: the ring ended before it */
+        } else {
+            skipped++;
+        }
+    }
+out:
+    free(seq_lo);
+    free(valid);
+    return rc;
+}
+
 uint32_t journal_backend_id(const char *name)
 {
     return crc32_update(0, name, strlen(name));
 }
+
+static void reclaim(struct journal *j);
 
 int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *backend_ids,
                   unsigned nbackends, char *err, size_t errlen)
@@ -397,8 +644,10 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
     j->prog_size = flash->geo.prog_size;
     j->nblocks = (uint32_t)(flash->geo.size / flash->geo.erase_size);
     j->hdr_area = round_up(BLOCK_HDR, j->prog_size);
+    j->open_min =
+        j->prog_size ? round_up(REC_HDR + OPEN_FIXED + OPEN_BACKEND * nbackends, j->prog_size) : 0;
     if (nbackends > JOURNAL_MAX_BACKENDS || j->nblocks < 4 || j->prog_size == 0 ||
-        j->erase_size % j->prog_size || j->hdr_area + REC_HDR > j->erase_size) {
+        j->erase_size % j->prog_size || j->hdr_area + j->open_min + REC_HDR > j->erase_size) {
         snprintf(err, errlen,
                  "unusable geometry: need at least 4 erase blocks, each holding a "
                  "header and a record");
@@ -417,98 +666,35 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
     for (unsigned i = 0; i < nbackends; i++)
         j->backends[i].id = backend_ids[i];
 
-    /* Headers first: they alone place every block in the ring. */
-    j->report.blocks = j->nblocks;
-    j->report.erase_min = UINT32_MAX;
-    j->empty = 1;
-    for (uint32_t b = 0; b < j->nblocks; b++) {
-        struct block_hdr h;
-        enum hdr_state st = read_block_hdr(j, b, &h);
-        if (st == HDR_IO) {
-            snprintf(err, errlen, "cannot read block %u's header", b);
-            journal_unmount(j);
-            return -EIO;
-        }
-        if (st == HDR_NEWER || st == HDR_GEOMETRY) {
-            snprintf(err, errlen,
-                     st == HDR_NEWER ? "block %u was written by a newer journal format; refusing "
-                                       "to touch it (upgrade the firmware)"
-                                     : "block %u was written with another erase/program size; "
-                                       "refusing to touch it (fix journal geometry in the config)",
-                     b);
-            journal_unmount(j);
-            return -EPROTO;
-        }
-        if (st != HDR_VALID) {
-            j->report.blocks_bad_header++;
-            continue;
-        }
-        if (h.erase_count < j->report.erase_min)
-            j->report.erase_min = h.erase_count;
-        if (h.erase_count > j->report.erase_max)
-            j->report.erase_max = h.erase_count;
-        j->report.erase_sum += h.erase_count;
-        if (j->empty || h.block_seq > j->head_seq) {
-            j->empty = 0;
-            j->head = b;
-            j->head_seq = h.block_seq;
-            j->next_seq = h.first_seq;
-        }
-    }
-    if (j->report.erase_min == UINT32_MAX)
-        j->report.erase_min = 0;
-    j->erase_hint = j->report.erase_max;
-    if (!j->empty) {
-        find_damaged_head(j);
-        /*
-         * The ring runs back from head through consecutive block sequence numbers. A block whose
-         * header is unreadable but which lies between two that continue the sequence is part of
-         * the ring all the same (its header took a bit flip; erases never happen there), so its
-         * records are still read, and the damage is reported.
-         */
-        j->tail = j->head;
-        j->used = 1;
-        uint32_t skipped = 0;
-        for (uint32_t d = 1; d < j->nblocks; d++) {
-            uint32_t b = (j->head + j->nblocks - d) % j->nblocks;
-            struct block_hdr h;
-            enum hdr_state st = read_block_hdr(j, b, &h);
-            if (st == HDR_VALID && h.block_seq == j->head_seq - d) {
-                j->tail = b;
-                j->used = d + 1;
-                j->report.damaged_headers += skipped;
-                skipped = 0;
-            } else if (st == HDR_VALID) {
-                break; /* an older lap: the ring ended before it */
-            } else {
-                skipped++;
-            }
-        }
+    int rc = find_ring(j, err, errlen);
+    if (rc) {
+        journal_unmount(j);
+        return rc;
     }
     j->report.blocks_used = j->used;
-
-    uint64_t last_seq = j->next_seq;
-    int rc = walk(j, 1, scan_record, &last_seq);
-    if (rc == 0) {
-        j->next_seq = last_seq;
-        uint64_t first = 0;
-        if (!j->empty) {
-            struct block_hdr h;
-            if (read_block_hdr(j, j->tail, &h) == HDR_VALID)
-                first = h.first_seq; /* no sale older than this exists any more */
-        }
-        for (unsigned i = 0; i < nbackends; i++) {
-            struct journal_backend *b = &j->backends[i];
-            b->watermark = b->persisted_watermark > first ? b->persisted_watermark : first;
-            b->cursor = j->empty ? (struct journal_pos){0} : ring_start(j);
-        }
-        rc = walk(j, 0, count_queued, NULL);
+    if (j->empty) {
+        j->report.mount_bytes_read = j->bytes_read;
+        return 0;
     }
+    rc = recover(j);
     if (rc) {
         snprintf(err, errlen, "flash read failed during mount: %s", strerror(-rc));
         journal_unmount(j);
         return rc;
     }
+    struct block_hdr h;
+    uint64_t floor = 0; /* no sale older than the tail's first exists any more */
+    if (read_block_hdr(j, j->tail, &h) == HDR_VALID)
+        floor = h.first_seq;
+    for (unsigned i = 0; i < nbackends; i++) {
+        struct journal_backend *b = &j->backends[i];
+        b->watermark = b->persisted_watermark > floor ? b->persisted_watermark : floor;
+        b->queued = j->next_seq > b->watermark ? j->next_seq - b->watermark : 0;
+    }
+    reclaim(j); /* the watermarks say which tail blocks are done: the report shows the truth */
+    j->report.blocks_used = j->used;
+    j->mount_head_seq = j->head_seq;
+    j->report.mount_bytes_read = j->bytes_read;
     return 0;
 }
 
@@ -519,6 +705,34 @@ void journal_unmount(struct journal *j)
     dup_window_free(j->dups);
     j->rbuf = j->wbuf = NULL;
     j->dups = NULL;
+}
+
+static int count_record(struct journal *j, const struct rec *r, struct journal_pos at,
+                        uint32_t next_off, void *ctx)
+{
+    struct journal_sale s;
+    (void)at;
+    (void)next_off;
+    (void)ctx;
+    if (r->type == REC_MARK)
+        j->report.marks++;
+    if (decode_sale(j, r, &s) != 0)
+        return 0;
+    j->report.sales++;
+    for (unsigned i = 0; i < j->nbackends; i++)
+        j->backends[i].queued += s.seq >= j->backends[i].watermark;
+    return 0;
+}
+
+int journal_check(struct journal *j)
+{
+    j->report.sales = j->report.marks = j->report.corrupt_records = j->report.torn_tail = 0;
+    for (unsigned i = 0; i < j->nbackends; i++)
+        j->backends[i].queued = 0; /* counted exactly, where mount had only sequence numbers */
+    int rc = walk(j, 1, count_record, NULL);
+    /* All counted: delivery passing the same damage must not count it again. */
+    j->checked = (struct journal_pos){j->head, j->erase_size, j->head_seq};
+    return rc;
 }
 
 /* ---- appending ---- */
@@ -535,28 +749,97 @@ static uint64_t min_watermark(const struct journal *j)
 /* Drops tail blocks whose sales every backend is done with. They are erased when reused. */
 static void reclaim(struct journal *j)
 {
-    uint64_t done_below = min_watermark(j);
-    /* The first valid header after the tail bounds the sales of every block before it. */
-    for (uint32_t k = 1; k < j->used; k++) {
-        struct block_hdr h;
-        uint32_t next = (j->tail + k) % j->nblocks;
-        if (read_block_hdr(j, next, &h) != HDR_VALID)
-            continue;
-        if (h.first_seq > done_below)
-            return;
-        j->tail = next;
-        j->used -= k;
-        k = 0;
-    }
+    if (j->empty)
+        return;
+    /* A block's first_seq bounds the sales of every block before it. */
+    uint32_t k = ring_find(j, min_watermark(j));
+    j->tail = (j->tail + k) % j->nblocks;
+    j->used -= k;
 }
 
 static void take_block(struct journal *j, uint32_t b, uint64_t block_seq);
 
 /*
+ * Programs the new head's OPEN record: each backend's state, and the txn hashes of the sales in
+ * the blocks no OPEN record lists yet, from the duplicate window. The list gives way to the
+ * record that needs the block (its oldest blocks are dropped first): a block left unlisted only
+ * costs a mount that reads it whole.
+ */
+static int write_open(struct journal *j, uint32_t room_for)
+{
+    uint64_t to = j->head_seq - 1, from = j->listed_upto + 1;
+    unsigned total = dup_window_count(j->dups), nhashes = 0;
+    /* The window's newest entries are the sales of the newest blocks. */
+    uint64_t h;
+    uint32_t bseq;
+    while (nhashes < total) {
+        dup_window_get(j->dups, nhashes, &h, &bseq);
+        if ((uint32_t)to - bseq >= (uint32_t)(to - from + 1) || from > to)
+            break;
+        nhashes++;
+    }
+    unsigned nlisted = from <= to ? (unsigned)(to - from + 1) : 0;
+    for (;;) {
+        size_t len = OPEN_FIXED + (size_t)OPEN_BACKEND * j->nbackends + 2u * nlisted +
+                     (size_t)DUP_HASH_BYTES * nhashes;
+        if (nlisted == 0 || (nlisted <= 0xFFFF && REC_HDR + len <= j->buf_size - 1 &&
+                             round_up(REC_HDR + (uint32_t)len, j->prog_size) + room_for <=
+                                 j->erase_size - j->hdr_area))
+            break;
+        /* drop the oldest listed block and its hashes */
+        while (nhashes) {
+            dup_window_get(j->dups, nhashes - 1, &h, &bseq);
+            if (bseq != (uint32_t)(to - nlisted + 1))
+                break;
+            nhashes--;
+        }
+        nlisted--;
+    }
+    uint8_t *p = j->wbuf + REC_HDR;
+    put16(p, (uint16_t)nlisted);
+    p[2] = (uint8_t)j->nbackends;
+    p += OPEN_FIXED;
+    for (unsigned i = 0; i < j->nbackends; i++, p += OPEN_BACKEND) {
+        const struct journal_backend *b = &j->backends[i];
+        put32(p, b->id);
+        put64(p + 4, b->watermark);
+        put64(p + 12, b->delivered_total);
+        put64(p + 20, b->dead_total);
+    }
+    uint8_t *counts = p;
+    memset(counts, 0, 2u * nlisted);
+    p += 2u * nlisted;
+    for (unsigned a = nhashes; a-- > 0; p += DUP_HASH_BYTES) {
+        dup_window_get(j->dups, a, &h, &bseq);
+        unsigned i = nlisted - 1 - ((uint32_t)to - bseq);
+        put16(counts + 2 * i, (uint16_t)(get16(counts + 2 * i) + 1));
+        put_hash(p, h);
+    }
+    uint32_t len = (uint32_t)(p - (j->wbuf + REC_HDR));
+    uint32_t span = round_up(REC_HDR + len, j->prog_size);
+    uint8_t *w = j->wbuf;
+    memset(w + REC_HDR + len, 0xFF, span - REC_HDR - len);
+    w[0] = REC_OPEN;
+    w[1] = 0;
+    put16(w + 2, REC_MAGIC);
+    put32(w + 4, len);
+    put32(w + 8, crc32_update(0, w + REC_HDR, len));
+    put32(w + 12, crc32_update(0, w, 12));
+    int rc = hal_flash_prog(j->flash, addr_of(j, j->head, j->head_off), w, span);
+    if (rc)
+        return rc;
+    j->head_off += span;
+    j->listed_upto = to;
+    for (unsigned i = 0; i < j->nbackends; i++)
+        j->backends[i].persisted_watermark = j->backends[i].watermark;
+    return 0;
+}
+
+/*
  * Moves the head to a fresh block. Sales leave one block free so that delivery marks, which are
  * what lets blocks be reclaimed, always have room: a journal full of sales still drains.
  */
-static int open_block(struct journal *j, int for_sale)
+static int open_block(struct journal *j, int for_sale, uint32_t room_for)
 {
     uint32_t b = 0;
     struct block_hdr old, h;
@@ -576,8 +859,19 @@ static int open_block(struct journal *j, int for_sale)
         rc = hal_flash_erase(j->flash, b);
         if (rc == 0)
             rc = write_block_hdr(j, b, &h);
+        if (rc == 0) {
+            take_block(j, b, h.block_seq);
+            rc = write_open(j, room_for);
+            if (rc == 0)
+                break;
+            j->head_sealed = 1; /* whatever landed cannot be programmed over */
+            if (rc != -EROFS)
+                return rc;
+            j->report.bad_blocks++;
+            continue;
+        }
         if (rc != -EROFS)
-            break;
+            return rc;
         /*
          * A worn block. It keeps its place in the ring, sealed and without a valid header, so
          * the blocks around it keep consecutive sequence numbers; mount reports it as a damaged
@@ -587,9 +881,6 @@ static int open_block(struct journal *j, int for_sale)
         take_block(j, b, h.block_seq);
         j->head_sealed = 1;
     }
-    if (rc)
-        return rc;
-    take_block(j, b, h.block_seq);
     if (h.erase_count > j->erase_hint)
         j->erase_hint = h.erase_count;
     return 0;
@@ -601,8 +892,6 @@ static void take_block(struct journal *j, uint32_t b, uint64_t block_seq)
     if (j->empty) {
         j->tail = b;
         j->used = 0;
-        for (unsigned i = 0; i < j->nbackends; i++)
-            j->backends[i].cursor = (struct journal_pos){b, j->hdr_area, block_seq};
     }
     j->empty = 0;
     j->head = b;
@@ -623,13 +912,13 @@ static int append(struct journal *j, uint8_t type, const struct part *parts, int
     size_t len = 0;
     for (int i = 0; i < nparts; i++)
         len += parts[i].n;
-    if (len > JOURNAL_MAX_RECORD || REC_HDR + len > j->erase_size - j->hdr_area)
+    if (len > JOURNAL_MAX_RECORD || REC_HDR + len > j->erase_size - j->hdr_area - j->open_min)
         return -EMSGSIZE;
     uint32_t span = round_up(REC_HDR + (uint32_t)len, j->prog_size);
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (j->empty || j->head_sealed || j->head_off + span > j->erase_size) {
-            rc = open_block(j, for_sale);
+            rc = open_block(j, for_sale, span);
             if (rc)
                 return rc;
         }
@@ -685,9 +974,7 @@ int journal_append_sale(struct journal *j, const char *txn, const char *body, si
     j->report.sales++;
     for (unsigned i = 0; i < j->nbackends; i++)
         j->backends[i].queued++;
-    dup_window_add(
-        j->dups, dup_window_hash(txn),
-        (struct dup_hit){(uint32_t)addr_of(j, at.block, at.off), (uint32_t)at.block_seq});
+    dup_window_add(j->dups, dup_window_hash(txn), (uint32_t)at.block_seq);
     *seq_out = seq;
     return 0;
 }
@@ -697,20 +984,32 @@ struct txn_probe {
     const char *txn;
 };
 
-static int confirm_txn(void *ctx, struct dup_hit where)
+static int match_txn(struct journal *j, const struct rec *r, struct journal_pos at,
+                     uint32_t next_off, void *ctx)
+{
+    const char *txn = ctx;
+    struct journal_sale s;
+    (void)at;
+    (void)next_off;
+    return decode_sale(j, r, &s) == 0 && strcmp(s.txn, txn) == 0;
+}
+
+static int confirm_txn(void *ctx, uint32_t block_seq_lo)
 {
     struct txn_probe *p = ctx;
     struct journal *j = p->j;
-    uint32_t block = (uint32_t)(where.addr / j->erase_size);
-    /* Reclaimed since: only the 64-bit hash is left to go on, and that is enough. */
-    if (!in_ring(j, block) || (uint32_t)ring_block_seq(j, block) != where.block_seq_lo)
-        return 1;
-    struct rec r;
-    struct journal_sale s;
-    if (read_record(j, block, where.addr % j->erase_size, &r) != REC_OK ||
-        decode_sale(j, &r, &s) != 0)
-        return 1;
-    return strcmp(s.txn, p->txn) == 0;
+    uint32_t age = (uint32_t)j->head_seq - block_seq_lo;
+    if (j->empty || age >= j->nblocks)
+        return 1; /* its block was reused since: the 48-bit hash is all there is to go on */
+    uint32_t block = (j->head + j->nblocks - age) % j->nblocks;
+    if (age >= j->used) {
+        /* reclaimed, and still on flash if the ring has not come round to erase it */
+        struct block_hdr h;
+        if (read_block_hdr(j, block, &h) != HDR_VALID || h.block_seq != j->head_seq - age)
+            return 1;
+    }
+    /* Still on flash: the txn itself decides (a sale lost to a bad cell is stored again). */
+    return walk_block(j, block, 0, match_txn, (void *)p->txn) == 1;
 }
 
 int journal_find_txn(struct journal *j, const char *txn)
@@ -727,7 +1026,11 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
     if (j->empty || b->queued <= b->npending || b->npending == JOURNAL_MAX_IN_FLIGHT)
         return 0;
     uint64_t from = b->fetched_end > b->watermark ? b->fetched_end : b->watermark;
-    struct journal_pos at = pos_valid(j, &b->cursor) ? b->cursor : ring_start(j);
+    struct journal_pos at = b->cursor;
+    if (!pos_valid(j, &at)) {
+        uint32_t blk = (j->tail + ring_find(j, from)) % j->nblocks;
+        at = (struct journal_pos){blk, j->hdr_area, ring_block_seq(j, blk)};
+    }
     for (;;) {
         int at_end = at.block == j->head ? at.off >= j->head_off : at.off >= j->erase_size;
         struct rec r;
@@ -735,8 +1038,11 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
         if (st == REC_IO)
             return -EIO;
         if (st == REC_END) {
-            if (at.block == j->head)
+            if (at.block == j->head) {
+                b->cursor = at;
+                b->queued = b->npending; /* mount's count included numbers never stored */
                 return 0;
+            }
             at.block = (at.block + 1) % j->nblocks;
             at.off = j->hdr_area;
             at.block_seq++;
@@ -745,8 +1051,17 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
         struct journal_pos start = at;
         at.off = st == REC_BAD_HDR ? resync(j, at.block, at.off) : at.off + r.span;
         b->cursor = at;
-        if (st == REC_OK && r.type == REC_SALE && decode_sale(j, &r, out) == 0 &&
-            out->seq >= from) {
+        if (st != REC_OK) {
+            /* Damage delivery passes is reported once; the mount counted the head's. */
+            if (start.block_seq != j->mount_head_seq &&
+                (start.block_seq > j->checked.block_seq ||
+                 (start.block_seq == j->checked.block_seq && start.off >= j->checked.off))) {
+                j->report.corrupt_records++;
+                j->checked = at;
+            }
+            continue;
+        }
+        if (r.type == REC_SALE && decode_sale(j, &r, out) == 0 && out->seq >= from) {
             out->pos = start;
             out->next = at;
             b->pending[b->npending++] = out->seq;

@@ -6,6 +6,11 @@
  * acknowledges them. Delivery progress is appended too, as per-backend watermarks ("every sale
  * below seq N is done"), never by rewriting a sale, so the same code runs on NOR and NAND.
  *
+ * Every block begins with an OPEN record: each backend's delivery state when the block was
+ * opened, and the txn hashes of the sales in the blocks before it. So a mount reads the block
+ * headers, the head block, and the OPEN records of the blocks holding the last 10,000 sales, not
+ * the journal.
+ *
  * RAM is fixed at mount: a read buffer, a write buffer and the duplicate window. Nothing grows
  * with the number of records stored.
  */
@@ -17,7 +22,7 @@
 
 #include "hal/flash.h"
 
-#define JOURNAL_FORMAT_VERSION 1
+#define JOURNAL_FORMAT_VERSION 2 /* written; version 1 blocks are still read */
 #define JOURNAL_MAX_BACKENDS   8
 #define JOURNAL_DUP_WINDOW     10000 /* most recent sales whose txn is recognised as a resend */
 #define JOURNAL_MAX_TXN        64
@@ -35,9 +40,11 @@ struct journal_backend {
     uint64_t watermark;       /* every sale with seq < watermark is delivered or dead-lettered */
     uint64_t delivered_total; /* sales ever delivered to this backend */
     uint64_t dead_total;      /* sales ever dead-lettered for this backend */
-    uint64_t queued;          /* sales with seq >= watermark still in the journal */
+    /* Sales with seq >= watermark still in the journal. Counted from sequence numbers at mount,
+     * so an append that failed (its number is never reused) counts until delivery passes it. */
+    uint64_t queued;
     uint64_t persisted_watermark; /* the watermark as last written to flash */
-    struct journal_pos cursor;    /* where to look for the next sale to fetch */
+    struct journal_pos cursor;    /* where to look for the next sale; found on first use */
     /* Fetched and not finished, in fetch order: completions may come in any order, the
      * watermark only moves over a finished prefix. */
     uint64_t pending[JOURNAL_MAX_IN_FLIGHT];
@@ -56,14 +63,16 @@ struct journal_sale {
     struct journal_pos next; /* just after it */
 };
 
-/* What mount found; what `tillsyncctl verify` prints. */
+/* What mount found, and journal_check() or delivery found since; what `tillsyncctl verify`
+ * prints. Mount reads little: sales and marks are counted by journal_check() only. */
 struct journal_report {
     uint32_t blocks, blocks_used, blocks_bad_header;
     uint64_t sales, marks;
-    uint64_t corrupt_records; /* CRC failures inside the log: bit flips, bad cells */
-    uint64_t torn_tail;       /* an append cut by power loss, never acknowledged */
-    uint32_t damaged_headers; /* block headers in the ring that fail their CRC */
-    uint32_t bad_blocks;      /* erases or header programs refused since mount: worn blocks */
+    uint64_t mount_bytes_read; /* what the last mount read from flash */
+    uint64_t corrupt_records;  /* CRC failures inside the log: bit flips, bad cells */
+    uint64_t torn_tail;        /* an append cut by power loss, never acknowledged */
+    uint32_t damaged_headers;  /* block headers in the ring that fail their CRC */
+    uint32_t bad_blocks;       /* erases or header programs refused since mount: worn blocks */
     uint32_t erase_min, erase_max;
     uint64_t erase_sum;
 };
@@ -73,14 +82,21 @@ struct dup_window;
 struct journal {
     struct hal_flash *flash;
     uint32_t nblocks, erase_size, prog_size, hdr_area;
+    uint32_t open_min; /* the smallest OPEN record: its state part */
     /* the ring: blocks tail .. head (mod nblocks) are in use */
     int empty;
     uint32_t head, tail, used;
-    uint64_t head_seq;   /* block_seq of head */
-    uint32_t head_off;   /* append position in head */
-    int head_sealed;     /* head has unreadable bytes after its last record: append elsewhere */
-    uint64_t next_seq;   /* sale seq of the next append */
-    uint32_t erase_hint; /* erase count carried to blocks whose header was lost */
+    uint64_t head_seq; /* block_seq of head */
+    uint32_t head_off; /* append position in head */
+    int head_sealed;   /* head has unreadable bytes after its last record: append elsewhere */
+    uint64_t next_seq; /* sale seq of the next append */
+    /* The newest block whose sales' txn hashes are listed in an OPEN record on flash: the next
+     * OPEN record lists the blocks after it. */
+    uint64_t listed_upto;
+    struct journal_pos checked; /* damage before this position is already in the report */
+    uint64_t bytes_read;        /* from flash, since mount began */
+    uint64_t mount_head_seq;    /* the head block at mount, whose damage mount counted */
+    uint32_t erase_hint;        /* erase count carried to blocks whose header was lost */
     struct journal_backend backends[JOURNAL_MAX_BACKENDS];
     unsigned nbackends;
     struct journal_report report;
@@ -99,6 +115,12 @@ struct journal {
 int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *backend_ids,
                   unsigned nbackends, char *err, size_t errlen);
 void journal_unmount(struct journal *j);
+
+/*
+ * Reads every record of the ring and counts sales, marks and damage into j->report, as
+ * `tillsyncctl verify` shows them. Mount does not: it reads only what recovery needs.
+ */
+int journal_check(struct journal *j);
 
 /* Returns the id a backend of that name has in the journal. */
 uint32_t journal_backend_id(const char *name);

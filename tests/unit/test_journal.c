@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "drivers/flash_ram.h"
+#include "crc32.h"
 #include "journal.h"
 
 static const struct hal_flash_geometry small = {8 * 4096, 4096, 16};
@@ -71,6 +72,8 @@ static void test_append_survives_remount(void **state)
     journal_unmount(&j);
 
     mount_ok(&j, f);
+    assert_int_equal(j.report.sales, 0); /* mount reads only what recovery needs */
+    assert_int_equal(journal_check(&j), 0);
     assert_int_equal(j.report.sales, 10);
     assert_int_equal(j.backends[0].queued, 10);
     assert_int_equal(j.backends[1].queued, 10);
@@ -147,12 +150,16 @@ static void test_bit_flip_is_reported_and_contained(void **state)
     struct hal_flash *f = flash_ram_create(&small);
     struct journal j;
     mount_ok(&j, f);
-    for (unsigned i = 0; i < 5; i++)
+    assert_int_equal(append_n(&j, 0), 0);
+    uint32_t second = j.head_off; /* where the second sale starts */
+    for (unsigned i = 1; i < 5; i++)
         assert_int_equal(append_n(&j, i), 0);
     journal_unmount(&j);
-    /* A weak cell in the second record's payload: block header 48 bytes, first record 80. */
-    flash_ram_flip_on_read(f, 128 + 16 + 10, 3);
+    /* A weak cell in the second sale's payload. */
+    flash_ram_flip_on_read(f, second + 16 + 10, 3);
     mount_ok(&j, f);
+    assert_int_equal(j.report.corrupt_records, 1); /* the head is read whole at mount */
+    assert_int_equal(journal_check(&j), 0);
     assert_int_equal(j.report.corrupt_records, 1);
     assert_int_equal(j.report.sales, 4);
     struct journal_sale s;
@@ -240,11 +247,10 @@ static void test_newer_format_is_refused_untouched(void **state)
     mount_ok(&j, f);
     assert_int_equal(append_n(&j, 0), 0);
     journal_unmount(&j);
-    /* Rewrite block 0's header as version 2 (a fresh block, same layout otherwise). */
+    /* Rewrite block 0's header as the next version (a fresh block, same layout otherwise). */
     uint8_t hdr[48];
     assert_int_equal(hal_flash_read(f, 0, hdr, sizeof hdr), 0);
-    hdr[4] = 2;
-    extern uint32_t crc32_update(uint32_t, const void *, size_t);
+    hdr[4] = JOURNAL_FORMAT_VERSION + 1;
     uint32_t crc = crc32_update(0, hdr, 36);
     memcpy(hdr + 36, &crc, 4);
     uint8_t block[4096];
@@ -270,6 +276,161 @@ static void test_other_geometry_is_refused(void **state)
     journal_unmount(&j);
     f->geo.prog_size = 32; /* the same bytes, configured differently */
     assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), -EPROTO);
+    hal_flash_close(f);
+}
+
+/*
+ * Mount reads the block headers, the head, and OPEN records back to 10,000 sales: within
+ * (blocks x 40) + 2 erase blocks on a full journal, however many sales it holds.
+ */
+static void test_mount_reads_are_bounded(void **state)
+{
+    (void)state;
+    static const struct hal_flash_geometry big = {8u << 20, 64u << 10, 16};
+    const uint32_t nblocks = 128;
+    struct hal_flash *f = flash_ram_create(&big);
+    struct journal j;
+    assert_int_equal(journal_mount(&j, f, ids, 1, err, sizeof err), 0);
+    unsigned n = 0;
+    int rc;
+    while ((rc = append_n(&j, n)) == 0)
+        n++;
+    assert_int_equal(rc, -ENOSPC);
+    assert_true(n > 2 * JOURNAL_DUP_WINDOW);
+    journal_unmount(&j);
+
+    assert_int_equal(journal_mount(&j, f, ids, 1, err, sizeof err), 0);
+    uint64_t bound = nblocks * 40ull + 2ull * big.erase_size;
+    printf("mount of a full 8 MiB journal (%u sales): %llu bytes read, bound %llu\n", n,
+           (unsigned long long)j.report.mount_bytes_read, (unsigned long long)bound);
+    assert_true(j.report.mount_bytes_read <= bound);
+    assert_int_equal(j.backends[0].queued, n);
+    /* the newest 10,000 are resends; one never stored is not */
+    char txn[16];
+    for (unsigned i = n - JOURNAL_DUP_WINDOW; i < n; i += 97) {
+        snprintf(txn, sizeof txn, "t%05u", i);
+        if (!journal_find_txn(&j, txn))
+            fail_msg("%s (sale %u of %u) is not in the window after mount", txn, i, n);
+    }
+    snprintf(txn, sizeof txn, "t%05u", n - 1);
+    assert_true(journal_find_txn(&j, txn));
+    assert_false(journal_find_txn(&j, "t99999"));
+    assert_int_equal(drain(&j, 0), n);
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+/* A block's OPEN record carries delivery state: marks never flushed are not needed once a block
+ * has opened after the deliveries. */
+static void test_open_record_carries_delivery_state(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    unsigned n = 0;
+    for (; n < 10; n++)
+        assert_int_equal(append_n(&j, n), 0);
+    struct journal_sale s;
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+        assert_int_equal(journal_sale_done(&j, 0, &s, NULL), 0);
+    }
+    uint32_t head = j.head;
+    while (j.head == head)
+        assert_int_equal(append_n(&j, n++), 0);
+    journal_unmount(&j); /* no journal_flush_marks() */
+
+    mount_ok(&j, f);
+    assert_int_equal(j.backends[0].watermark, 5);
+    assert_int_equal(j.backends[0].delivered_total, 5);
+    assert_int_equal(j.backends[0].queued, n - 5);
+    assert_int_equal(j.backends[1].queued, n);
+    assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+    assert_string_equal(s.txn, "t00005");
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+/* Bytes of a format 1 record (FORMAT.md section 5) at p; returns its span. */
+static uint32_t v1_record(uint8_t *p, uint8_t type, const uint8_t *payload, uint32_t len)
+{
+    uint8_t h[16] = {type, 0, 0x54, 0x52};
+    uint32_t crc = crc32_update(0, payload, len);
+    memcpy(h + 4, &len, 4); /* the test runs on little-endian CPUs (x86, armhf) */
+    memcpy(h + 8, &crc, 4);
+    crc = crc32_update(0, h, 12);
+    memcpy(h + 12, &crc, 4);
+    memcpy(p, h, 16);
+    memcpy(p + 16, payload, len);
+    return (16 + len + 15) / 16 * 16;
+}
+
+/* A journal written by format 1 firmware (FORMAT.md's worked example) is read after an upgrade,
+ * and written on in format 2 without rewriting the old block. */
+static void test_reads_format_1(void **state)
+{
+    (void)state;
+    const char *body = "{\"txn\":\"T-1001\",\"at\":\"2024-06-10T09:30:00Z\",\"total\":1250,"
+                       "\"currency\":\"EUR\"}";
+    uint8_t blk[4096];
+    memset(blk, 0xFF, sizeof blk);
+    uint8_t hdr[36] = {0x54, 0x53, 0x4a, 0x4c, 1, 0, 40, 0, 1}; /* TSJL v1, block_seq 1 */
+    hdr[24] = 1;                                                /* erase_count */
+    hdr[29] = 0x10;                                             /* erase_size 4096 */
+    hdr[32] = 16;                                               /* prog_size */
+    uint32_t crc = crc32_update(0, hdr, 36);
+    memcpy(blk, hdr, 36);
+    memcpy(blk + 36, &crc, 4);
+    assert_int_equal(crc, 0x630CF211);
+    uint8_t sale[128] = {0};
+    uint64_t accepted = 1718011800123ull;
+    memcpy(sale + 8, &accepted, 8);
+    sale[16] = 6;
+    memcpy(sale + 17, "T-1001", 6);
+    memcpy(sale + 23, body, strlen(body));
+    uint32_t off = 48 + v1_record(blk + 48, 1, sale, 23 + (uint32_t)strlen(body));
+    uint8_t mark[32] = {0};
+    uint32_t glu = journal_backend_id("glu");
+    memcpy(mark, &glu, 4);
+    mark[8] = 1;  /* watermark */
+    mark[16] = 1; /* delivered_total */
+    v1_record(blk + off, 2, mark, 32);
+    assert_int_equal(off, 0xB0);
+
+    struct hal_flash *f = flash_ram_create(&(struct hal_flash_geometry){4 * 4096, 4096, 16});
+    assert_int_equal(hal_flash_prog(f, 0, blk, sizeof blk), 0);
+    const uint32_t both[2] = {glu, journal_backend_id("other")};
+    struct journal j;
+    assert_int_equal(journal_mount(&j, f, both, 2, err, sizeof err), 0);
+    assert_int_equal(j.backends[0].watermark, 1);
+    assert_int_equal(j.backends[0].queued, 0);
+    assert_int_equal(j.backends[1].queued, 1);
+    assert_true(journal_find_txn(&j, "T-1001"));
+    struct journal_sale s;
+    assert_int_equal(journal_next_sale(&j, 1, &s), 1);
+    assert_string_equal(s.txn, "T-1001");
+    assert_string_equal(s.body, body);
+    assert_int_equal(s.accepted_ms, accepted);
+    assert_int_equal(journal_sale_done(&j, 1, &s, NULL), 0);
+    uint64_t seq;
+    assert_int_equal(journal_append_sale(&j, "T-1002", "{}", 2, 1, &seq), 0);
+    assert_int_equal(seq, 1);
+    assert_int_equal(j.head, 1); /* the format 1 head has no OPEN record: a new block */
+    journal_unmount(&j);
+
+    uint8_t again[4096];
+    assert_int_equal(hal_flash_read(f, 0, again, sizeof again), 0);
+    assert_memory_equal(again, blk, sizeof blk); /* never rewritten */
+    assert_int_equal(journal_mount(&j, f, both, 2, err, sizeof err), 0);
+    assert_true(journal_find_txn(&j, "T-1001"));
+    assert_true(journal_find_txn(&j, "T-1002"));
+    assert_int_equal(j.backends[1].watermark, 1); /* the OPEN record of block 1 */
+    assert_int_equal(journal_check(&j), 0);
+    assert_int_equal(j.report.blocks_used, 1); /* block 0 is done for both: reclaimed */
+    assert_int_equal(j.report.sales, 1);
+    assert_int_equal(j.report.corrupt_records, 0);
+    journal_unmount(&j);
     hal_flash_close(f);
 }
 
@@ -336,7 +497,7 @@ static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_
     int rc = journal_mount(&j, f, ids, 2, err, sizeof err);
     if (rc)
         fail_msg("cut %llu: mount failed: %s", (unsigned long long)cut, err);
-    if (j.report.corrupt_records)
+    if (journal_check(&j) != 0 || j.report.corrupt_records)
         fail_msg("cut %llu: %llu corrupt records", (unsigned long long)cut,
                  (unsigned long long)j.report.corrupt_records);
     for (unsigned b = 0; b < 2; b++) {
@@ -362,6 +523,12 @@ static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_
         for (unsigned i = 0; i < o->appended; i++) {
             if (!o->acked[i])
                 continue;
+            /* The last sales are recognised as resends: the window is rebuilt from flash. */
+            char txn[16];
+            snprintf(txn, sizeof txn, "t%05u", i);
+            if (b == 0 && i + 10 >= o->appended && !journal_find_txn(&j, txn))
+                fail_msg("cut %llu: acked sale %s is not in the duplicate window",
+                         (unsigned long long)cut, txn);
             if (o->seq[i] >= w && !seen[i])
                 fail_msg("cut %llu: backend %u lost acked sale t%05u", (unsigned long long)cut, b,
                          i);
@@ -377,6 +544,8 @@ static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_
     mount_ok(&j, f);
     if (!journal_find_txn(&j, "t99999"))
         fail_msg("cut %llu: the sale written after recovery is gone", (unsigned long long)cut);
+    if (journal_find_txn(&j, "t77777"))
+        fail_msg("cut %llu: a sale never stored counts as a duplicate", (unsigned long long)cut);
     journal_unmount(&j);
 }
 
@@ -428,6 +597,9 @@ int main(void)
         cmocka_unit_test(test_worn_block_is_skipped),
         cmocka_unit_test(test_newer_format_is_refused_untouched),
         cmocka_unit_test(test_other_geometry_is_refused),
+        cmocka_unit_test(test_mount_reads_are_bounded),
+        cmocka_unit_test(test_open_record_carries_delivery_state),
+        cmocka_unit_test(test_reads_format_1),
         cmocka_unit_test(test_power_cut_everywhere),
         cmocka_unit_test(test_torn_power_cut_everywhere),
     };
