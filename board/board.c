@@ -12,6 +12,9 @@
 #ifdef BOARD_HAS_FLASH_FILE
 #include "drivers/flash_file.h"
 #endif
+#ifdef BOARD_HAS_FLASH_MTD
+#include "drivers/flash_mtd.h"
+#endif
 #include "drivers/intake_unix.h"
 
 const char *board_name(void)
@@ -23,6 +26,10 @@ int board_has_flash_driver(const char *driver)
 {
 #ifdef BOARD_HAS_FLASH_FILE
     if (strcmp(driver, "file") == 0)
+        return 1;
+#endif
+#ifdef BOARD_HAS_FLASH_MTD
+    if (strcmp(driver, "mtd") == 0)
         return 1;
 #endif
     (void)driver;
@@ -37,6 +44,11 @@ int board_flash_open(const struct board_flash_params *p, struct hal_flash **out,
         struct hal_flash_geometry geo = {p->size, p->erase_size, p->prog_size};
         return flash_file_open(p->path, &geo, p->read_only, out, err, errlen);
     }
+#endif
+#ifdef BOARD_HAS_FLASH_MTD
+    /* The geometry is the device's own; p->size and the rest are not used. */
+    if (strcmp(p->driver, "mtd") == 0)
+        return flash_mtd_open(p->path, p->read_only, out, err, errlen);
 #endif
     (void)out;
     snprintf(err, errlen, "board %s has no flash driver \"%s\"", BOARD_NAME, p->driver);

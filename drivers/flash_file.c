@@ -70,7 +70,7 @@ static int ff_prog(struct hal_flash *dev, uint64_t off, const void *buf, size_t 
     struct flash_file *f = (struct flash_file *)dev;
     const uint32_t unit = dev->geo.prog_size;
     if (f->read_only)
-        return -EROFS;
+        return -EPERM; /* not -EROFS: that would read as a worn block */
     if (off > dev->geo.size || len > dev->geo.size - off || off % unit || len % unit)
         return -EINVAL;
     /* Check in scratch-sized pieces so a large program needs no large buffer. */
@@ -93,7 +93,7 @@ static int ff_erase(struct hal_flash *dev, uint32_t block)
     struct flash_file *f = (struct flash_file *)dev;
     uint64_t off = (uint64_t)block * dev->geo.erase_size;
     if (f->read_only)
-        return -EROFS;
+        return -EPERM; /* not -EROFS: that would read as a worn block */
     if (off >= dev->geo.size)
         return -EINVAL;
     memset(f->scratch, 0xFF, f->scratch_len);

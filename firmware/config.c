@@ -140,7 +140,22 @@ static void parse_journal(struct ctx *c, const cJSON *j, struct config *cfg)
         return;
     }
     if (strcmp(cfg->journal_driver, "file") != 0) {
+        /* A device (mtd) says its own geometry when opened; sizes written here would be a guess
+         * nothing reads, so they are refused rather than ignored. */
+        static const char *const file_keys[] = {"path", "size", "erase_size", "program_size", NULL};
+        for (const char *const *k = file_keys; *k; k++)
+            if (cJSON_GetObjectItemCaseSensitive(j, *k)) {
+                fail(c,
+                     "journal.%s: not used with driver \"%s\" (the device is journal.device; "
+                     "its geometry is read from it)",
+                     *k, cfg->journal_driver);
+                return;
+            }
         get_str(c, j, "journal.", "device", cfg->journal_path, sizeof cfg->journal_path, 1);
+        return;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(j, "device")) {
+        fail(c, "journal.device: not used with driver \"file\" (the image is journal.path)");
         return;
     }
     uint64_t size = 0, erase = 0, prog = 0;

@@ -158,7 +158,7 @@ static int verify(const char *config_path)
            (unsigned long long)r->sales, (unsigned long long)r->marks,
            (unsigned long long)r->corrupt_records, (unsigned long long)r->torn_tail);
     printf("space     %llu of %llu bytes used, %u of %u blocks in use\n",
-           (unsigned long long)journal_used_bytes(&j), (unsigned long long)cfg.journal_size, j.used,
+           (unsigned long long)journal_used_bytes(&j), (unsigned long long)flash->geo.size, j.used,
            j.nblocks);
     for (unsigned i = 0; i < cfg.nbackends; i++)
         printf("backend   %s: %llu queued, %llu delivered, %llu dead-lettered\n",

@@ -29,6 +29,7 @@
 struct daemon {
     struct config cfg;
     struct journal journal;
+    uint64_t journal_size; /* the device's, as opened: mtd's is not in the config */
     struct delivery *delivery;
     struct pos_intake intake;
 };
@@ -47,7 +48,7 @@ static char *status_json(struct daemon *d)
     cJSON_AddStringToObject(o, "version", TILLSYNC_VERSION);
     cJSON_AddStringToObject(o, "board", board_name());
     cJSON *j = cJSON_AddObjectToObject(o, "journal");
-    cJSON_AddNumberToObject(j, "size_bytes", (double)d->cfg.journal_size);
+    cJSON_AddNumberToObject(j, "size_bytes", (double)d->journal_size);
     cJSON_AddNumberToObject(j, "used_bytes", (double)journal_used_bytes(&d->journal));
     cJSON_AddNumberToObject(j, "corrupt_records", (double)d->journal.report.corrupt_records);
     cJSON_AddNumberToObject(j, "damaged_headers", d->journal.report.damaged_headers);
@@ -208,6 +209,7 @@ int main(int argc, char **argv)
         log_error("journal: %s", err);
         return 1;
     }
+    d.journal_size = flash->geo.size;
     uint32_t ids[CONFIG_MAX_BACKENDS];
     for (unsigned i = 0; i < d.cfg.nbackends; i++)
         ids[i] = journal_backend_id(d.cfg.backends[i].name);

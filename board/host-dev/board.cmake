@@ -1,2 +1,3 @@
-# A developer's x86 machine: the journal is a flash image in a file on the local filesystem.
-set(BOARD_DEFINES BOARD_HAS_FLASH_FILE)
+# A developer's x86 machine: the journal is a flash image in a file on the local filesystem, or
+# an MTD device (/dev/mtdN: the kernel's nandsim, or flash attached to the machine).
+set(BOARD_DEFINES BOARD_HAS_FLASH_FILE BOARD_HAS_FLASH_MTD)

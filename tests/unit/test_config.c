@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "board/board.h"
 #include "config.h"
 
 #define API_KEY "sk_live_Zq8NbW7xKfT3pL1v"
@@ -211,7 +212,7 @@ static void test_refusals(void **state)
         /* journal */
         {"journal", NULL, "journal:", 0},
         {"journal", "\"file\"", "journal:", 0},
-        {"journal.driver", "\"mtd\"", "journal.driver:", 0}, /* host-dev: no such driver */
+        {"journal.device", "\"/dev/mtd3\"", "journal.device: not used with driver \"file\"", 0},
         {"journal.driver", "\"nand\"", "journal.driver:", 0},
         {"journal.driver", "\"\"", "journal.driver:", 0},
         {"journal.driver", "1", "journal.driver:", 0},
@@ -314,6 +315,68 @@ static void test_later_backend_errors(void **state)
         if (!starts_with(err, second[i][2]))
             fail_msg("%s: \"%s\", expected \"%s ...\"", path, err, second[i][2]);
     }
+}
+
+/* ---- a journal on an MTD device: the device gives the geometry, the config only names it ---- */
+
+static void test_mtd_journal(void **state)
+{
+    (void)state;
+    static const char mtd[] = "{\"driver\": \"mtd\", \"device\": \"/dev/mtd3\"}";
+    cJSON *root = example();
+    json_edit(root, "journal", mtd);
+    int rc = load(root);
+    if (!board_has_flash_driver("mtd")) {
+        /* a board built without the driver says so, naming the key */
+        assert_int_equal(rc, -1);
+        assert_true(starts_with(err, "journal.driver:"));
+        return;
+    }
+    if (rc != 0)
+        fail_msg("refused: %s", err);
+    assert_string_equal(cfg.journal_driver, "mtd");
+    assert_string_equal(cfg.journal_path, "/dev/mtd3");
+    /* nothing from the config: the opened device's geometry is the only one */
+    assert_int_equal(cfg.journal_size, 0);
+    assert_int_equal(cfg.journal_erase_size, 0);
+    assert_int_equal(cfg.journal_prog_size, 0);
+
+    static const struct refusal cases[] = {
+        {"journal.device", NULL, "journal.device: required", 1},
+        {"journal.device", "\"\"", "journal.device:", 0},
+        {"journal.device", "3", "journal.device:", 0},
+        /* the file driver's keys are refused, not ignored: a size here would be a guess */
+        {"journal.path", "\"/dev/mtd3\"", "journal.path: not used with driver \"mtd\"", 0},
+        {"journal.size", "4194304", "journal.size: not used with driver \"mtd\"", 0},
+        {"journal.erase_size", "131072", "journal.erase_size: not used with driver \"mtd\"", 0},
+        {"journal.program_size", "2048", "journal.program_size: not used with driver \"mtd\"", 0},
+        {"journal.colour", "\"red\"", "journal.colour: unknown key", 1},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const struct refusal *c = &cases[i];
+        root = example();
+        json_edit(root, "journal", mtd);
+        json_edit(root, c->path, c->value);
+        rc = load(root);
+        int ok = rc == -1 &&
+                 (c->exact ? strcmp(err, c->expect) == 0
+                           : starts_with(err, c->expect) && strlen(err) > strlen(c->expect) + 1);
+        if (!ok) {
+            print_error("%s = %s: rc %d, err \"%s\", expected \"%s%s\"\n", c->path,
+                        c->value ? c->value : "(removed)", rc, err, c->expect,
+                        c->exact ? "" : " ...");
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+
+    /* and the other way round: a file journal named by "device" instead of "path" */
+    root = example();
+    json_edit(root, "journal.path", NULL);
+    json_edit(root, "journal.device", "\"/dev/mtd3\"");
+    assert_int_equal(load(root), -1);
+    assert_true(starts_with(err, "journal.device: not used with driver \"file\""));
 }
 
 /* ---- the secret file ---- */
@@ -462,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_anonymous_contact_email_checked),
         cmocka_unit_test(test_duplicate_backend_names),
         cmocka_unit_test(test_later_backend_errors),
+        cmocka_unit_test(test_mtd_journal),
         cmocka_unit_test(test_key_file_permissions),
         cmocka_unit_test(test_key_file_content),
         cmocka_unit_test(test_unreadable_config),

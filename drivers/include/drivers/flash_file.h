@@ -9,7 +9,8 @@
 /*
  * Opens (creating and filling with 0xFF if missing) a flash image of the given geometry.
  * An existing image of another size is refused rather than resized: it holds sales.
- * read_only: an existing image only, and every program or erase fails with -EROFS.
+ * read_only: an existing image only, and every program or erase fails with -EPERM (not -EROFS,
+ * which the HAL reserves for a worn block).
  */
 int flash_file_open(const char *path, const struct hal_flash_geometry *geo, int read_only,
                     struct hal_flash **out, char *err, size_t errlen);

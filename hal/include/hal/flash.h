@@ -8,6 +8,8 @@
  *
  * Every call returns 0 or a negative errno value. -EIO is a device failure; drivers that can
  * tell a worn-out block report -EROFS (program or erase refused), so firmware can retire it.
+ * A device opened read-only refuses programs and erases with -EPERM, which says nothing about
+ * the block.
  */
 #ifndef HAL_FLASH_H
 #define HAL_FLASH_H
