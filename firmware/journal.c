@@ -18,12 +18,31 @@
 #define REC_SALE     1
 #define REC_MARK     2
 #define REC_OPEN     3   /* format 2: first record of a block */
+#define REC_DEAD     4   /* format 2: a dead letter, with a copy of the sale */
 #define SALE_FIXED   17u /* seq, accepted_ms, txn_len */
 #define MARK_FIXED   32u
-#define OPEN_FIXED   3u  /* nlisted, nbackends */
-#define OPEN_BACKEND 28u /* id, watermark, delivered_total, dead_total */
-#define MARK_DEAD    1u  /* carries dead_seq and the reason */
-#define MARK_REQUEUE 2u  /* carries dead_seq: a technician sent that sale again */
+#define OPEN_FIXED   3u      /* nlisted, nbackends */
+#define OPEN_BACKEND 28u     /* id, watermark, delivered_total, dead_total */
+#define OPEN_DEAD    0x8000u /* in a listed block's count: the block may hold DEAD records */
+#define DEAD_FIXED   50u     /* a MARK's 32 bytes, dead_seq, accepted_ms, txn_len, reason_len */
+#define DEAD_REASON  255u
+/* A sale must leave room for its own dead letter, which copies it. */
+#define DEAD_EXTRA (DEAD_FIXED - SALE_FIXED + DEAD_REASON)
+
+/*
+ * Free blocks a record needs before it may open a block. The last two are kept for dead letters:
+ * copying them forward is what frees a tail they pin, and it must be able to finish even after a
+ * power cut sealed the block it was copying into (that costs one block). Reclaim needs no mark on
+ * flash (it uses the watermarks in RAM), so sales and marks alike stop short, and a full journal
+ * still drains.
+ */
+#define FREE_FOR_SALE 3u
+#define FREE_FOR_MARK 3u
+#define FREE_FOR_DEAD                                                                              \
+    2u /* a new dead letter: it fails (and is retried) rather than take the last */
+#define FREE_FOR_COPY 1u
+#define MARK_DEAD     1u /* carries dead_seq and the reason */
+#define MARK_REQUEUE  2u /* carries dead_seq: a technician sent that sale again */
 
 /* ---- little-endian encoding: the format is the same on every CPU ---- */
 
@@ -155,7 +174,7 @@ static int pos_valid(const struct journal *j, const struct journal_pos *p)
 
 /* ---- records ---- */
 
-enum rec_state { REC_OK, REC_END, REC_BAD_PAYLOAD, REC_BAD_HDR, REC_IO };
+enum rec_state { REC_OK, REC_END, REC_BAD_PAYLOAD, REC_BAD_HDR, REC_IO, REC_SKIPPED };
 
 struct rec {
     uint8_t type;
@@ -163,7 +182,10 @@ struct rec {
     uint32_t span; /* bytes the record occupies on flash */
 };
 
-static enum rec_state read_record(struct journal *j, uint32_t block, uint32_t off, struct rec *r)
+/* Reads the record at off. With want (a mask of 1 << type) set, a record of another type is
+ * REC_SKIPPED after its header: a scan for marks reads no sale. */
+static enum rec_state read_record_for(struct journal *j, uint32_t block, uint32_t off,
+                                      struct rec *r, unsigned want)
 {
     uint8_t h[REC_HDR];
     if (off + REC_HDR > j->erase_size)
@@ -175,16 +197,23 @@ static enum rec_state read_record(struct journal *j, uint32_t block, uint32_t of
     r->type = h[0];
     r->len = get32(h + 4);
     if (get16(h + 2) != REC_MAGIC || crc32_update(0, h, 12) != get32(h + 12) ||
-        r->type < REC_SALE || r->type > REC_OPEN || r->len > j->buf_size - 1 ||
+        r->type < REC_SALE || r->type > REC_DEAD || r->len > j->buf_size - 1 ||
         r->len > j->erase_size - off - REC_HDR)
         return REC_BAD_HDR;
     r->span = round_up(REC_HDR + r->len, j->prog_size);
+    if (want && !(want & 1u << r->type))
+        return REC_SKIPPED;
     if (flash_read(j, block, off + REC_HDR, j->rbuf, r->len) != 0)
         return REC_IO;
     j->rbuf[r->len] = '\0';
     if (crc32_update(0, j->rbuf, r->len) != get32(h + 8))
         return REC_BAD_PAYLOAD;
     return REC_OK;
+}
+
+static enum rec_state read_record(struct journal *j, uint32_t block, uint32_t off, struct rec *r)
+{
+    return read_record_for(j, block, off, r, 0);
 }
 
 /*
@@ -225,10 +254,12 @@ struct mark {
     uint64_t watermark, delivered_total, dead_total;
 };
 
+/* A MARK, or the mark part of a DEAD record. */
 static int decode_mark(struct journal *j, const struct rec *r, struct mark *m)
 {
     const uint8_t *p = j->rbuf;
-    if (r->type != REC_MARK || r->len < MARK_FIXED)
+    if ((r->type != REC_MARK || r->len < MARK_FIXED) &&
+        (r->type != REC_DEAD || r->len < DEAD_FIXED))
         return -1;
     m->backend_id = get32(p);
     m->flags = get32(p + 4);
@@ -268,7 +299,7 @@ static int decode_open(struct journal *j, const struct rec *r, struct open_rec *
     o->hashes = o->counts + 2u * o->nlisted;
     size_t total = 0;
     for (unsigned i = 0; i < o->nlisted; i++)
-        total += get16(o->counts + 2 * i);
+        total += get16(o->counts + 2 * i) & ~OPEN_DEAD;
     return r->len == fixed + total * DUP_HASH_BYTES ? 0 : -1;
 }
 
@@ -303,6 +334,9 @@ static void apply_state(struct journal *j, uint32_t id, uint64_t watermark, uint
 /* ---- walking the log ---- */
 
 /* Visits a readable record. A callback returning nonzero stops the walk. */
+#define WALK_DAMAGE 1u /* count damage into the report; for the head, find the append position */
+#define WALK_MARKS  2u /* visit MARK and DEAD records only, reading no other payload */
+#define MARK_TYPES  (1u << REC_MARK | 1u << REC_DEAD)
 typedef int (*visit_fn)(struct journal *j, const struct rec *r, struct journal_pos at,
                         uint32_t next_off, void *ctx);
 
@@ -310,15 +344,19 @@ typedef int (*visit_fn)(struct journal *j, const struct rec *r, struct journal_p
  * Visits the records of one ring block in order. With count_damage, damage goes into the report
  * and, for the head, the append position and sealing are worked out (FORMAT.md section 8.4).
  */
-static int walk_block(struct journal *j, uint32_t b, int count_damage, visit_fn fn, void *ctx)
+static int walk_block(struct journal *j, uint32_t b, unsigned flags, visit_fn fn, void *ctx)
 {
-    int is_head = b == j->head;
+    int is_head = b == j->head, count_damage = flags & WALK_DAMAGE;
     struct journal_pos at = {b, j->hdr_area, ring_block_seq(j, b)};
     while (at.off < j->erase_size) {
         struct rec r;
-        enum rec_state st = read_record(j, b, at.off, &r);
+        enum rec_state st = read_record_for(j, b, at.off, &r, flags & WALK_MARKS ? MARK_TYPES : 0);
         if (st == REC_END)
             break;
+        if (st == REC_SKIPPED) {
+            at.off += r.span;
+            continue;
+        }
         if (st == REC_IO)
             return -EIO;
         uint32_t next = st == REC_BAD_HDR ? resync(j, b, at.off) : at.off + r.span;
@@ -358,12 +396,16 @@ static int walk_block(struct journal *j, uint32_t b, int count_damage, visit_fn 
 }
 
 /* Visits every readable record from tail to head. */
-static int walk(struct journal *j, int count_damage, visit_fn fn, void *ctx)
+static int walk(struct journal *j, unsigned flags, visit_fn fn, void *ctx)
 {
     if (j->empty)
         return 0;
     for (uint32_t k = 0; k < j->used; k++) {
-        int rc = walk_block(j, (j->tail + k) % j->nblocks, count_damage, fn, ctx);
+        uint32_t b = (j->tail + k) % j->nblocks;
+        struct block_hdr h;
+        if (read_block_hdr(j, b, &h) == HDR_VALID && h.block_seq != ring_block_seq(j, b))
+            continue; /* a worn block still showing an older lap: its records are not ours */
+        int rc = walk_block(j, b, flags, fn, ctx);
         if (rc)
             return rc;
     }
@@ -406,6 +448,7 @@ static uint32_t ring_find(struct journal *j, uint64_t seq)
 struct block_scan {
     uint64_t end_seq;  /* one past the greatest sale seq seen */
     int opens;         /* the block's first record is an OPEN record */
+    int has_dead;      /* the block holds DEAD records */
     unsigned nhashes;  /* txn hashes of the block's sales, in log order, in j->wbuf */
     unsigned capacity; /* how many j->wbuf holds */
 };
@@ -425,8 +468,11 @@ static int scan_record(struct journal *j, const struct rec *r, struct journal_po
             put_hash(j->wbuf + DUP_HASH_BYTES * bs->nhashes++, dup_window_hash(s.txn));
     } else if (decode_mark(j, r, &m) == 0) {
         apply_state(j, m.backend_id, m.watermark, m.delivered_total, m.dead_total);
+        bs->has_dead |= r->type == REC_DEAD;
     } else if (decode_open(j, r, &o) == 0) {
-        bs->opens |= at.off == j->hdr_area;
+        if (at.off != j->hdr_area)
+            return 0; /* only a block's first record is its OPEN record */
+        bs->opens = 1;
         for (unsigned i = 0; i < o.nbackends; i++) {
             const uint8_t *e = o.backends + i * OPEN_BACKEND;
             apply_state(j, get32(e), get64(e + 4), get64(e + 12), get64(e + 20));
@@ -438,7 +484,10 @@ static int scan_record(struct journal *j, const struct rec *r, struct journal_po
 /* Reads a whole ring block: its sales' hashes (into j->wbuf), marks and OPEN state. */
 static int scan_block(struct journal *j, uint32_t b, int count_damage, struct block_scan *bs)
 {
+    struct block_hdr h;
     *bs = (struct block_scan){.capacity = (unsigned)(j->buf_size / DUP_HASH_BYTES)};
+    if (read_block_hdr(j, b, &h) == HDR_VALID && h.block_seq != ring_block_seq(j, b))
+        return 0; /* a worn block still showing an older lap */
     return walk_block(j, b, count_damage, scan_record, bs);
 }
 
@@ -467,6 +516,7 @@ static int recover(struct journal *j)
         j->next_seq = bs.end_seq;
     if (!bs.opens)
         j->head_sealed = 1; /* appends go to a block that starts with its OPEN record */
+    j->head_has_dead = bs.has_dead;
     add_hashes_older(j, j->wbuf, bs.nhashes, j->head_seq);
     int state_known = bs.opens, listed_found = 0;
     uint64_t tail_seq = j->head_seq - (j->used - 1);
@@ -483,9 +533,9 @@ static int recover(struct journal *j)
             listed_found = 1;
             const uint8_t *h = o.hashes;
             for (unsigned i = 0; i < o.nlisted; i++)
-                h += DUP_HASH_BYTES * get16(o.counts + 2 * i);
+                h += DUP_HASH_BYTES * (get16(o.counts + 2 * i) & ~OPEN_DEAD);
             for (unsigned i = o.nlisted; i-- > 0 && !dup_window_full(j->dups);) {
-                unsigned n = get16(o.counts + 2 * i);
+                unsigned n = get16(o.counts + 2 * i) & ~OPEN_DEAD;
                 h -= DUP_HASH_BYTES * n;
                 add_hashes_older(j, h, n, y - o.nlisted + i);
             }
@@ -611,13 +661,14 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
     uint32_t skipped = 0;
     for (uint32_t d = 1; d < j->nblocks; d++) {
         uint32_t b = (j->head + j->nblocks - d) % j->nblocks;
+        /* Only this lap's block at that position can carry exactly head_seq - d (every position
+         * advances by nblocks a lap), so a stale header (a worn block whose erase failed) inside
+         * the ring is passed over like a damaged one, and the ring ends at the farthest match. */
         if (valid[b] && seq_lo[b] == (uint32_t)(j->head_seq - d)) {
             j->tail = b;
             j->used = d + 1;
             j->report.damaged_headers += skipped;
             skipped = 0;
-        } else if (valid[b]) {
-            break; /* an older lap: the ring ended before it */
         } else {
             skipped++;
         }
@@ -632,8 +683,6 @@ uint32_t journal_backend_id(const char *name)
 {
     return crc32_update(0, name, strlen(name));
 }
-
-static void reclaim(struct journal *j);
 
 int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *backend_ids,
                   unsigned nbackends, char *err, size_t errlen)
@@ -656,8 +705,9 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
     j->buf_size = round_up(REC_HDR + JOURNAL_MAX_RECORD, j->prog_size) + 1; /* a whole record */
     j->rbuf = malloc(j->buf_size);
     j->wbuf = malloc(j->buf_size);
+    j->cbuf = malloc(j->buf_size);
     j->dups = dup_window_new();
-    if (!j->rbuf || !j->wbuf || !j->dups) {
+    if (!j->rbuf || !j->wbuf || !j->cbuf || !j->dups) {
         journal_unmount(j);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -691,8 +741,6 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
         b->watermark = b->persisted_watermark > floor ? b->persisted_watermark : floor;
         b->queued = j->next_seq > b->watermark ? j->next_seq - b->watermark : 0;
     }
-    reclaim(j); /* the watermarks say which tail blocks are done: the report shows the truth */
-    j->report.blocks_used = j->used;
     j->mount_head_seq = j->head_seq;
     j->report.mount_bytes_read = j->bytes_read;
     return 0;
@@ -702,8 +750,9 @@ void journal_unmount(struct journal *j)
 {
     free(j->rbuf);
     free(j->wbuf);
+    free(j->cbuf);
     dup_window_free(j->dups);
-    j->rbuf = j->wbuf = NULL;
+    j->rbuf = j->wbuf = j->cbuf = NULL;
     j->dups = NULL;
 }
 
@@ -724,12 +773,19 @@ static int count_record(struct journal *j, const struct rec *r, struct journal_p
     return 0;
 }
 
+static void reclaim(struct journal *j);
+
 int journal_check(struct journal *j)
 {
-    j->report.sales = j->report.marks = j->report.corrupt_records = j->report.torn_tail = 0;
+    reclaim(j); /* what is done is not in use: the report shows the ring as it really is */
+    j->report.blocks_used = j->used;
+    /* Torn appends are the mount's finding (the head is sealed since, and not examined again). */
+    uint64_t torn = j->report.torn_tail;
+    j->report.sales = j->report.marks = j->report.corrupt_records = 0;
     for (unsigned i = 0; i < j->nbackends; i++)
         j->backends[i].queued = 0; /* counted exactly, where mount had only sequence numbers */
-    int rc = walk(j, 1, count_record, NULL);
+    int rc = walk(j, WALK_DAMAGE, count_record, NULL);
+    j->report.torn_tail = torn;
     /* All counted: delivery passing the same damage must not count it again. */
     j->checked = (struct journal_pos){j->head, j->erase_size, j->head_seq};
     return rc;
@@ -746,15 +802,135 @@ static uint64_t min_watermark(const struct journal *j)
     return w;
 }
 
-/* Drops tail blocks whose sales every backend is done with. They are erased when reused. */
+/* ---- dead letters kept alive ---- */
+
+struct dead_ref {
+    uint64_t block_seq; /* where the DEAD record was found */
+    uint32_t backend_id;
+    uint64_t seq;
+    int resolved;
+};
+
+/* A technician's requeue, or a newer copy of the same DEAD record, settles it. */
+static int find_resolution(struct journal *j, const struct rec *r, struct journal_pos at,
+                           uint32_t next_off, void *ctx)
+{
+    struct dead_ref *d = ctx;
+    struct mark m;
+    (void)next_off;
+    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id)
+        return 0;
+    if (r->type == REC_MARK && (m.flags & MARK_REQUEUE) && r->len >= MARK_FIXED + 8 &&
+        get64(j->rbuf + MARK_FIXED) == d->seq)
+        d->resolved = 1;
+    if (r->type == REC_DEAD && get64(j->rbuf + MARK_FIXED) == d->seq && at.block_seq > d->block_seq)
+        d->resolved = 1;
+    return d->resolved;
+}
+
+static int dead_outstanding(struct journal *j, uint64_t block_seq, uint32_t backend_id,
+                            uint64_t seq)
+{
+    struct dead_ref d = {block_seq, backend_id, seq, 0};
+    return walk(j, WALK_MARKS, find_resolution, &d) == 0 && !d.resolved;
+}
+
+static int find_outstanding(struct journal *j, const struct rec *r, struct journal_pos at,
+                            uint32_t next_off, void *ctx)
+{
+    struct mark m;
+    (void)next_off;
+    (void)ctx;
+    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0)
+        return 0;
+    return dead_outstanding(j, at.block_seq, m.backend_id, get64(j->rbuf + MARK_FIXED));
+}
+
+/*
+ * True if block b (in the ring, not the head) holds a dead letter nobody has settled. The OPEN
+ * record of the next block says whether b has DEAD records at all, so the common answer costs
+ * one small read.
+ */
+static int holds_dead_letters(struct journal *j, uint32_t b)
+{
+    struct rec r;
+    struct open_rec o;
+    uint32_t next = (b + 1) % j->nblocks;
+    if (in_ring(j, next) && read_record(j, next, j->hdr_area, &r) == REC_OK &&
+        decode_open(j, &r, &o) == 0 && o.nlisted > 0 &&
+        !(get16(o.counts + 2 * (o.nlisted - 1)) & OPEN_DEAD))
+        return 0;
+    return walk_block(j, b, WALK_MARKS, find_outstanding, NULL) == 1;
+}
+
+/* Drops tail blocks whose sales every backend is done with, up to the first that still holds a
+ * dead letter (copy_forward moves those on). They are erased when reused. */
 static void reclaim(struct journal *j)
 {
     if (j->empty)
         return;
     /* A block's first_seq bounds the sales of every block before it. */
-    uint32_t k = ring_find(j, min_watermark(j));
-    j->tail = (j->tail + k) % j->nblocks;
-    j->used -= k;
+    uint32_t k = ring_find(j, min_watermark(j)), i = 0;
+    while (i < k && !holds_dead_letters(j, (j->tail + i) % j->nblocks))
+        i++;
+    j->tail = (j->tail + i) % j->nblocks;
+    j->used -= i;
+}
+
+struct part {
+    const void *p;
+    size_t n;
+};
+
+static int append(struct journal *j, uint8_t type, const struct part *parts, int nparts,
+                  uint32_t min_free, struct journal_pos *at);
+
+static int copy_dead(struct journal *j, const struct rec *r, struct journal_pos at,
+                     uint32_t next_off, void *ctx)
+{
+    unsigned *copied = ctx;
+    struct mark m;
+    (void)next_off;
+    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0)
+        return 0;
+    struct part part = {j->cbuf, r->len};
+    memcpy(j->cbuf, j->rbuf, r->len); /* rbuf is read over by what follows */
+    if (!dead_outstanding(j, at.block_seq, m.backend_id, get64(j->cbuf + MARK_FIXED)))
+        return 0;
+    struct journal_pos to;
+    int rc = append(j, REC_DEAD, &part, 1, FREE_FOR_COPY, &to);
+    if (rc)
+        return rc;
+    j->head_has_dead = 1;
+    (*copied)++;
+    return 0;
+}
+
+/*
+ * Dead letters must not pin the journal, nor be lost with their block: when space runs short and
+ * the tail is done for every backend but for its dead letters, they are copied to the head (and
+ * synced) and the tail is reclaimed. Only when space runs short: copied eagerly, dead letters that
+ * fill more than a block would chase each other round the ring. A technician's retry ends them.
+ */
+static int copy_forward(struct journal *j)
+{
+    reclaim(j);
+    for (uint32_t pass = 0;
+         pass < j->nblocks && !j->empty && j->used > 1 && j->nblocks - j->used <= FREE_FOR_SALE &&
+         ring_find(j, min_watermark(j)) > 0;
+         pass++) {
+        uint32_t tail = j->tail;
+        unsigned copied = 0;
+        int rc = walk_block(j, tail, WALK_MARKS, copy_dead, &copied);
+        if (rc == 0 && copied)
+            rc = hal_flash_sync(j->flash);
+        if (rc)
+            return rc;
+        reclaim(j);
+        if (j->tail == tail)
+            return 0; /* nothing left to move: should not happen */
+    }
+    return 0;
 }
 
 static void take_block(struct journal *j, uint32_t b, uint64_t block_seq);
@@ -807,7 +983,10 @@ static int write_open(struct journal *j, uint32_t room_for)
         put64(p + 20, b->dead_total);
     }
     uint8_t *counts = p;
-    memset(counts, 0, 2u * nlisted);
+    /* Which listed blocks may hold dead letters: the last head is known, older ones (listed late,
+     * after a mount read them) are assumed to, which only costs reclaim a look. */
+    for (unsigned i = 0; i < nlisted; i++)
+        put16(counts + 2 * i, i + 1 < nlisted || j->prev_head_has_dead ? OPEN_DEAD : 0);
     p += 2u * nlisted;
     for (unsigned a = nhashes; a-- > 0; p += DUP_HASH_BYTES) {
         dup_window_get(j->dups, a, &h, &bseq);
@@ -836,10 +1015,9 @@ static int write_open(struct journal *j, uint32_t room_for)
 }
 
 /*
- * Moves the head to a fresh block. Sales leave one block free so that delivery marks, which are
- * what lets blocks be reclaimed, always have room: a journal full of sales still drains.
+ * Moves the head to a fresh block, if min_free blocks are free after reclaim (FREE_FOR_*).
  */
-static int open_block(struct journal *j, int for_sale, uint32_t room_for)
+static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
 {
     uint32_t b = 0;
     struct block_hdr old, h;
@@ -847,7 +1025,7 @@ static int open_block(struct journal *j, int for_sale, uint32_t room_for)
     for (;;) {
         if (!j->empty) {
             reclaim(j);
-            if (j->nblocks - j->used < (for_sale ? 2u : 1u))
+            if (j->nblocks - j->used < min_free)
                 return -ENOSPC;
             b = (j->head + 1) % j->nblocks;
         }
@@ -897,17 +1075,14 @@ static void take_block(struct journal *j, uint32_t b, uint64_t block_seq)
     j->head = b;
     j->head_seq = block_seq;
     j->used++;
+    j->prev_head_has_dead = j->head_has_dead;
+    j->head_has_dead = 0;
     j->head_off = j->hdr_area;
     j->head_sealed = 0;
 }
 
-struct part {
-    const void *p;
-    size_t n;
-};
-
 static int append(struct journal *j, uint8_t type, const struct part *parts, int nparts,
-                  int for_sale, struct journal_pos *at)
+                  uint32_t min_free, struct journal_pos *at)
 {
     size_t len = 0;
     for (int i = 0; i < nparts; i++)
@@ -918,7 +1093,7 @@ static int append(struct journal *j, uint8_t type, const struct part *parts, int
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (j->empty || j->head_sealed || j->head_off + span > j->erase_size) {
-            rc = open_block(j, for_sale, span);
+            rc = open_block(j, min_free, span);
             if (rc)
                 return rc;
         }
@@ -962,7 +1137,13 @@ int journal_append_sale(struct journal *j, const char *txn, const char *body, si
     struct part parts[] = {{fixed, sizeof fixed}, {txn, txn_len}, {body, body_len}};
     struct journal_pos at;
     uint64_t seq = j->next_seq;
-    int rc = append(j, REC_SALE, parts, 3, 1, &at);
+    if (SALE_FIXED + txn_len + body_len + DEAD_EXTRA > JOURNAL_MAX_RECORD ||
+        REC_HDR + SALE_FIXED + txn_len + body_len + DEAD_EXTRA >
+            j->erase_size - j->hdr_area - j->open_min)
+        return -EMSGSIZE; /* its dead letter, a copy of it, must fit a block too */
+    int rc = append(j, REC_SALE, parts, 3, FREE_FOR_SALE, &at);
+    if (rc == -ENOSPC && copy_forward(j) == 0)
+        rc = append(j, REC_SALE, parts, 3, FREE_FOR_SALE, &at); /* dead letters held the tail */
     if (rc == 0)
         rc = hal_flash_sync(j->flash);
     if (rc) {
@@ -1084,9 +1265,49 @@ static int write_mark(struct journal *j, struct journal_backend *b, uint32_t fla
     put64(fixed + 32, dead_seq);
     struct part parts[] = {{fixed, flags ? sizeof fixed : MARK_FIXED},
                            {dead_reason ? dead_reason : "", dead_reason ? strlen(dead_reason) : 0}};
-    int rc = append(j, REC_MARK, parts, 2, 0, &at);
+    int rc = append(j, REC_MARK, parts, 2, FREE_FOR_MARK, &at);
     if (rc == 0)
         b->persisted_watermark = b->watermark;
+    return rc;
+}
+
+/*
+ * A dead letter: the backend's mark, with the reason and a copy of the sale, so the sale outlives
+ * its block (copy_forward keeps it until a technician resends it). Synced: once the watermark has
+ * passed the sale, this record is the only thing that keeps it.
+ */
+static int write_dead(struct journal *j, struct journal_backend *b, const struct journal_sale *s,
+                      const char *reason)
+{
+    struct rec r;
+    struct journal_sale orig;
+    size_t rlen = strlen(reason) > DEAD_REASON ? DEAD_REASON : strlen(reason);
+    /* The sale is at or above the watermark reclaim respects, so still where it was fetched. */
+    if (!pos_valid(j, &s->pos) || read_record(j, s->pos.block, s->pos.off, &r) != REC_OK ||
+        decode_sale(j, &r, &orig) != 0 || orig.seq != s->seq)
+        return write_mark(j, b, MARK_DEAD, s->seq, reason); /* damaged since: the reason only */
+    size_t txn_len = strlen(orig.txn);
+    uint8_t *c = j->cbuf;
+    put32(c, b->id);
+    put32(c + 4, 0);
+    put64(c + 8, b->watermark);
+    put64(c + 16, b->delivered_total);
+    put64(c + 24, b->dead_total);
+    put64(c + 32, s->seq);
+    put64(c + 40, orig.accepted_ms);
+    c[48] = (uint8_t)txn_len;
+    c[49] = (uint8_t)rlen;
+    memcpy(c + DEAD_FIXED, orig.txn, txn_len);
+    memcpy(c + DEAD_FIXED + txn_len, reason, rlen);
+    memcpy(c + DEAD_FIXED + txn_len + rlen, orig.body, orig.body_len);
+    struct part part = {c, DEAD_FIXED + txn_len + rlen + orig.body_len};
+    struct journal_pos at;
+    int rc = append(j, REC_DEAD, &part, 1, FREE_FOR_DEAD, &at);
+    if (rc == 0) {
+        b->persisted_watermark = b->watermark;
+        j->head_has_dead = 1;
+        rc = hal_flash_sync(j->flash);
+    }
     return rc;
 }
 
@@ -1099,6 +1320,7 @@ int journal_sale_done(struct journal *j, unsigned bi, const struct journal_sale 
         i++;
     if (i == b->npending || (b->pending_done >> i & 1))
         return 0; /* not out, or already done: a stale completion */
+    struct journal_backend before = *b;
     b->pending_done |= 1u << i;
     while (b->npending && (b->pending_done & 1)) {
         memmove(b->pending, b->pending + 1, (b->npending - 1) * sizeof *b->pending);
@@ -1113,17 +1335,21 @@ int journal_sale_done(struct journal *j, unsigned bi, const struct journal_sale 
         return 0;
     }
     b->dead_total++;
-    char reason[256];
-    snprintf(reason, sizeof reason, "%s", dead_reason);
-    return write_mark(j, b, MARK_DEAD, s->seq, reason);
+    int rc = write_dead(j, b, s, dead_reason);
+    if (rc)
+        *b = before; /* the watermark must not pass a sale nothing on flash keeps */
+    return rc;
 }
 
 int journal_flush_marks(struct journal *j)
 {
+    int rc = copy_forward(j); /* first: it is what frees a tail that dead letters hold */
+    if (rc)
+        return rc;
     for (unsigned i = 0; i < j->nbackends; i++) {
         struct journal_backend *b = &j->backends[i];
         if (b->watermark != b->persisted_watermark) {
-            int rc = write_mark(j, b, 0, 0, NULL);
+            rc = write_mark(j, b, 0, 0, NULL);
             if (rc)
                 return rc;
         }
@@ -1169,6 +1395,8 @@ struct dead_scan {
      * always precedes it, so a bounded set of recent requeues is enough to filter. */
     uint64_t requeued[256];
     unsigned nrequeued;
+    uint64_t listed[256]; /* a dead letter copied forward may be found twice */
+    unsigned nlisted;
     int pass;
 };
 
@@ -1179,29 +1407,59 @@ static int visit_dead(struct journal *j, const struct rec *r, struct journal_pos
     struct mark m;
     (void)at;
     (void)next_off;
-    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id || !m.flags ||
-        r->len < MARK_FIXED + 8)
+    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id ||
+        (r->type == REC_MARK && (!m.flags || r->len < MARK_FIXED + 8)))
         return 0;
     uint64_t seq = get64(j->rbuf + MARK_FIXED);
     if (d->pass == 0) {
-        if ((m.flags & MARK_REQUEUE) && d->nrequeued < 256)
+        if (r->type == REC_MARK && (m.flags & MARK_REQUEUE) && d->nrequeued < 256)
             d->requeued[d->nrequeued++] = seq;
         return 0;
     }
-    if (!(m.flags & MARK_DEAD))
+    if (r->type == REC_MARK && !(m.flags & MARK_DEAD))
         return 0;
     for (unsigned i = 0; i < d->nrequeued; i++)
         if (d->requeued[i] == seq)
             return 0;
-    return d->fn(d->ctx, seq, (const char *)j->rbuf + MARK_FIXED + 8);
+    for (unsigned i = 0; i < d->nlisted; i++)
+        if (d->listed[i] == seq)
+            return 0;
+    if (d->nlisted < 256)
+        d->listed[d->nlisted++] = seq;
+    char reason[DEAD_REASON + 1];
+    if (r->type == REC_DEAD) {
+        const uint8_t *p = j->rbuf;
+        memcpy(reason, p + DEAD_FIXED + p[48], p[49]);
+        reason[p[49]] = '\0';
+    } else {
+        snprintf(reason, sizeof reason, "%s", (const char *)j->rbuf + MARK_FIXED + 8);
+    }
+    return d->fn(d->ctx, seq, reason);
 }
 
 int journal_dead_letters(struct journal *j, unsigned b, journal_dead_fn fn, void *ctx)
 {
     struct dead_scan d = {.backend_id = j->backends[b].id, .fn = fn, .ctx = ctx};
-    int rc = walk(j, 0, visit_dead, &d);
+    int rc = walk(j, WALK_MARKS, visit_dead, &d);
     d.pass = 1;
-    return rc ? rc : walk(j, 0, visit_dead, &d);
+    return rc ? rc : walk(j, WALK_MARKS, visit_dead, &d);
+}
+
+/* The sale a DEAD record carries, as decode_sale would give it. */
+static int decode_dead_sale(struct journal *j, const struct rec *r, struct journal_sale *s)
+{
+    const uint8_t *p = j->rbuf;
+    if (r->type != REC_DEAD || r->len < DEAD_FIXED || p[48] > JOURNAL_MAX_TXN ||
+        r->len < DEAD_FIXED + p[48] + p[49])
+        return -1;
+    s->seq = get64(p + 32);
+    s->accepted_ms = get64(p + 40);
+    memcpy(j->txn_buf, p + DEAD_FIXED, p[48]);
+    j->txn_buf[p[48]] = '\0';
+    s->txn = j->txn_buf;
+    s->body = (const char *)p + DEAD_FIXED + p[48] + p[49];
+    s->body_len = r->len - DEAD_FIXED - p[48] - p[49];
+    return 0;
 }
 
 struct sale_probe {
@@ -1219,7 +1477,7 @@ static int visit_sale(struct journal *j, const struct rec *r, struct journal_pos
     struct journal_sale s;
     (void)at;
     (void)next_off;
-    if (r->type != REC_SALE || decode_sale(j, r, &s) != 0 || s.seq != p->seq)
+    if ((decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0) || s.seq != p->seq)
         return 0;
     snprintf(p->txn, sizeof p->txn, "%s", s.txn);
     p->body = malloc(s.body_len + 1);
@@ -1244,7 +1502,7 @@ static int visit_txns(struct journal *j, const struct rec *r, struct journal_pos
     struct journal_sale s;
     (void)at;
     (void)next_off;
-    if (r->type != REC_SALE || decode_sale(j, r, &s) != 0)
+    if (decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0)
         return 0;
     for (unsigned i = 0; i < q->n; i++)
         if (q->seqs[i] == s.seq)
@@ -1266,7 +1524,7 @@ int journal_requeue(struct journal *j, unsigned b, uint64_t dead_seq)
     struct sale_probe p = {.seq = dead_seq};
     int rc = walk(j, 0, visit_sale, &p);
     if (rc != 1)
-        return rc < 0 ? rc : -ENOENT; /* reclaimed: nothing left to send */
+        return rc < 0 ? rc : -ENOENT; /* a format 1 dead letter whose sale was reclaimed */
     uint64_t seq;
     /* A new record, the same txn and so the same externalReference: the platform keeps it once. */
     rc = journal_append_sale(j, p.txn, p.body, p.body_len, p.accepted_ms, &seq);

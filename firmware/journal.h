@@ -101,8 +101,9 @@ struct journal {
     unsigned nbackends;
     struct journal_report report;
     struct dup_window *dups;
-    uint8_t *rbuf, *wbuf;
-    char txn_buf[JOURNAL_MAX_TXN + 1]; /* the last decoded sale's txn, as a string */
+    uint8_t *rbuf, *wbuf, *cbuf;           /* read, write, and a record being copied */
+    int head_has_dead, prev_head_has_dead; /* DEAD records in the head, in the one before */
+    char txn_buf[JOURNAL_MAX_TXN + 1];     /* the last decoded sale's txn, as a string */
     size_t buf_size;
 };
 

@@ -150,6 +150,13 @@ static int verify(const char *config_path)
         hal_flash_close(flash);
         return 1;
     }
+    uint64_t mount_read = j.report.mount_bytes_read;
+    if (journal_check(&j) != 0) {
+        printf("verdict   NOT HEALTHY: flash read failed while checking the journal\n");
+        journal_unmount(&j);
+        hal_flash_close(flash);
+        return 1;
+    }
     const struct journal_report *r = &j.report;
     printf("journal   %s: %u blocks of %u bytes, program unit %u\n", cfg.journal_path, j.nblocks,
            j.erase_size, j.prog_size);
@@ -160,6 +167,8 @@ static int verify(const char *config_path)
     printf("space     %llu of %llu bytes used, %u of %u blocks in use\n",
            (unsigned long long)journal_used_bytes(&j), (unsigned long long)flash->geo.size, j.used,
            j.nblocks);
+    printf("mount     reads %llu bytes (block headers, the head block, OPEN records)\n",
+           (unsigned long long)mount_read);
     for (unsigned i = 0; i < cfg.nbackends; i++)
         printf("backend   %s: %llu queued, %llu delivered, %llu dead-lettered\n",
                cfg.backends[i].name, (unsigned long long)j.backends[i].queued,

@@ -218,10 +218,11 @@ int main(int argc, char **argv)
         return 1;
     }
     const struct journal_report *r = &d.journal.report;
-    log_info("journal mounted: %llu sales, %u of %u blocks in use, %llu corrupt records, "
-             "%llu torn appends recovered",
-             (unsigned long long)r->sales, d.journal.used, r->blocks,
-             (unsigned long long)r->corrupt_records, (unsigned long long)r->torn_tail);
+    log_info("journal mounted: next sale #%llu, %u of %u blocks in use, %llu bytes read, "
+             "%llu corrupt records and %llu torn appends in the head",
+             (unsigned long long)d.journal.next_seq, d.journal.used, r->blocks,
+             (unsigned long long)r->mount_bytes_read, (unsigned long long)r->corrupt_records,
+             (unsigned long long)r->torn_tail);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     d.delivery = delivery_new(&d.cfg, &d.journal, err, sizeof err);
