@@ -757,9 +757,9 @@ static void bench_mount(void)
     double t = now_s() - t0;
     uint64_t read = st->bytes_read - r0, reads = st->reads - c0;
     uint64_t target = (uint64_t)nblocks * BLOCK_HDR + 2ull * geo.erase_size;
-    printf("[4] %u sales stored (%" PRIu64 " B in use); mount found %" PRIu64 " sales, %" PRIu64
-           " queued; took %.3f s on the simulator\n",
-           n, journal_used_bytes(&j), j.report.sales, j.backends[0].queued, t);
+    printf("[4] %u sales stored (%" PRIu64 " B in use); after mount %" PRIu64
+           " queued, next sale #%" PRIu64 "; took %.3f s on the simulator\n",
+           n, journal_used_bytes(&j), j.backends[0].queued, j.next_seq, t);
     printf("[4] mount read %" PRIu64 " B in %" PRIu64
            " reads (%.2fx the image)   target <= %" PRIu64
            " B (%u blocks x 40 B header + 2 x 64 KiB)   %s (%.0fx the target)\n",
