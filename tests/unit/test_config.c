@@ -189,6 +189,31 @@ struct refusal {
     int exact;
 };
 
+/* Loads the example with each case's edit (after replacing "journal" by journal_json, if set);
+ * returns how many were not refused with the expected message. */
+static int refused_all(const struct refusal *cases, size_t n, const char *journal_json)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct refusal *c = &cases[i];
+        cJSON *root = example();
+        if (journal_json)
+            json_edit(root, "journal", journal_json);
+        json_edit(root, c->path, c->value);
+        int rc = load(root);
+        int ok = rc == -1 &&
+                 (c->exact ? strcmp(err, c->expect) == 0
+                           : starts_with(err, c->expect) && strlen(err) > strlen(c->expect) + 1);
+        if (!ok) {
+            print_error("%s = %s: rc %d, err \"%s\", expected \"%s%s\"\n", c->path,
+                        c->value ? c->value : "(removed)", rc, err, c->expect,
+                        c->exact ? "" : " ...");
+            bad++;
+        }
+    }
+    return bad;
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -254,23 +279,7 @@ static void test_refusals(void **state)
         {"backends.0.ca_file", "\"/nonexistent/tillsync/ca.pem\"", "backends[0].ca_file:", 0},
         {"backends.0.timeout_s", "0", "backends[0].timeout_s:", 0},
     };
-    int bad = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const struct refusal *c = &cases[i];
-        cJSON *root = example();
-        json_edit(root, c->path, c->value);
-        int rc = load(root);
-        int ok = rc == -1 &&
-                 (c->exact ? strcmp(err, c->expect) == 0
-                           : starts_with(err, c->expect) && strlen(err) > strlen(c->expect) + 1);
-        if (!ok) {
-            print_error("%s = %s: rc %d, err \"%s\", expected \"%s%s\"\n", c->path,
-                        c->value ? c->value : "(removed)", rc, err, c->expect,
-                        c->exact ? "" : " ...");
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
+    assert_int_equal(refused_all(cases, sizeof cases / sizeof *cases, NULL), 0);
 }
 
 static void test_anonymous_contact_email_checked(void **state)
@@ -352,24 +361,7 @@ static void test_mtd_journal(void **state)
         {"journal.program_size", "2048", "journal.program_size: not used with driver \"mtd\"", 0},
         {"journal.colour", "\"red\"", "journal.colour: unknown key", 1},
     };
-    int bad = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const struct refusal *c = &cases[i];
-        root = example();
-        json_edit(root, "journal", mtd);
-        json_edit(root, c->path, c->value);
-        rc = load(root);
-        int ok = rc == -1 &&
-                 (c->exact ? strcmp(err, c->expect) == 0
-                           : starts_with(err, c->expect) && strlen(err) > strlen(c->expect) + 1);
-        if (!ok) {
-            print_error("%s = %s: rc %d, err \"%s\", expected \"%s%s\"\n", c->path,
-                        c->value ? c->value : "(removed)", rc, err, c->expect,
-                        c->exact ? "" : " ...");
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
+    assert_int_equal(refused_all(cases, sizeof cases / sizeof *cases, mtd), 0);
 
     /* and the other way round: a file journal named by "device" instead of "path" */
     root = example();
