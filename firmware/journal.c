@@ -428,8 +428,9 @@ static uint32_t ring_find(struct journal *j, uint64_t seq)
     while (lo <= hi) {
         uint32_t mid = lo + (hi - lo) / 2, k = mid;
         struct block_hdr h;
-        while (k <= hi && read_block_hdr(j, (j->tail + k) % j->nblocks, &h) != HDR_VALID)
-            k++; /* a damaged header says nothing; its valid neighbour does */
+        while (k <= hi && (read_block_hdr(j, (j->tail + k) % j->nblocks, &h) != HDR_VALID ||
+                           h.block_seq != ring_block_seq(j, (j->tail + k) % j->nblocks)))
+            k++; /* a damaged or stale header says nothing; its valid neighbour does */
         if (k <= hi && h.first_seq <= seq) {
             found = k;
             lo = k + 1;
@@ -760,13 +761,14 @@ static int count_record(struct journal *j, const struct rec *r, struct journal_p
                         uint32_t next_off, void *ctx)
 {
     struct journal_sale s;
+    uint64_t *seq_end = ctx;
     (void)at;
     (void)next_off;
-    (void)ctx;
     if (r->type == REC_MARK)
         j->report.marks++;
-    if (decode_sale(j, r, &s) != 0)
-        return 0;
+    if (decode_sale(j, r, &s) != 0 || s.seq < *seq_end)
+        return 0; /* a sale stored twice after -EROFS is one sale (FORMAT.md 4.2) */
+    *seq_end = s.seq + 1;
     j->report.sales++;
     for (unsigned i = 0; i < j->nbackends; i++)
         j->backends[i].queued += s.seq >= j->backends[i].watermark;
@@ -784,7 +786,8 @@ int journal_check(struct journal *j)
     j->report.sales = j->report.marks = j->report.corrupt_records = 0;
     for (unsigned i = 0; i < j->nbackends; i++)
         j->backends[i].queued = 0; /* counted exactly, where mount had only sequence numbers */
-    int rc = walk(j, WALK_DAMAGE, count_record, NULL);
+    uint64_t seq_end = 0;
+    int rc = walk(j, WALK_DAMAGE, count_record, &seq_end);
     j->report.torn_tail = torn;
     /* All counted: delivery passing the same damage must not count it again. */
     j->checked = (struct journal_pos){j->head, j->erase_size, j->head_seq};

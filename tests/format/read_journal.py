@@ -3,8 +3,8 @@
 
     read_journal.py IMAGE ERASE_SIZE PROG_SIZE [BACKEND ...]
 
-prints a JSON object: the ring (head, tail and used after the mount-time reclaim of sections 4.3
-and 8.3), next_seq, the sales of the ring in log order, each backend's recovered state (section
+prints a JSON object: the ring (head, tail and used after the reclaim that `tillsyncctl verify`
+does, sections 4.3 and 8.3, dead letters respected), next_seq, the sales of the ring in log order, each backend's recovered state (section
 7.2) and what was found damaged. Comments name the section each step follows; "GAP" marks where
 the document leaves a choice to the reader (the choice made is the one that seemed meant).
 Standard library only.
@@ -18,7 +18,7 @@ MAGIC_BLOCK = 0x4C4A5354
 MAGIC_RECORD = 0x5254
 HDR_SIZE = 40
 VERSION = 2
-SALE, MARK, OPEN = 1, 2, 3
+SALE, MARK, OPEN, DEAD = 1, 2, 3, 4
 MAX_RECORD = 73728  # section 5.2, JOURNAL_MAX_RECORD
 MAX_BACKENDS = 8  # section 6.4: nbackends 0-8
 
@@ -105,7 +105,7 @@ class Reader:
         """Section 5.2 step 3: (valid, type, len, payload_crc)."""
         h = blk[off:off + 16]
         rtype, _flags, magic, length, pcrc, hcrc = struct.unpack("<BBHIII", h)
-        if magic != MAGIC_RECORD or hcrc != crc32(h[:12]) or rtype not in (SALE, MARK, OPEN):
+        if magic != MAGIC_RECORD or hcrc != crc32(h[:12]) or rtype not in (SALE, MARK, OPEN, DEAD):
             return False, None, None, None
         if length > self.erase_size - off - 16 or length > round_up(MAX_RECORD, self.prog_size):
             return False, None, None, None
@@ -179,14 +179,24 @@ class Reader:
             at = 3 + 28 * nback + 2 * nlisted
             if n < at:
                 return None
-            counts = struct.unpack("<%dH" % nlisted, pl[3 + 28 * nback:at])
+            raw_counts = struct.unpack("<%dH" % nlisted, pl[3 + 28 * nback:at])
+            counts = [c & 0x7FFF for c in raw_counts]  # bit 15: may hold DEAD records
             if n != at + 6 * sum(counts):
                 return None
             entries = [struct.unpack("<IQQQ", pl[3 + 28 * i:3 + 28 * (i + 1)])
                        for i in range(nback)]
             hashes = [pl[at + 6 * i:at + 6 * (i + 1)] for i in range(sum(counts))]
             return {"entries": entries, "nlisted": nlisted, "counts": counts,
-                    "hashes": hashes}
+                    "hashes": hashes, "dead_flags": [bool(c & 0x8000) for c in raw_counts]}
+        if rtype == DEAD:  # 6.5: a mark, and a copy of the sale
+            if n < 50:
+                return None
+            bid, flags, wm, dl, dd, dead_seq, accepted_ms, txn_len, reason_len = struct.unpack(
+                "<IIQQQQQBB", pl[:50])
+            if txn_len > 64 or n < 50 + txn_len + reason_len:
+                return None
+            return {"entries": [(bid, wm, dl, dd)], "flags": flags, "backend": bid,
+                    "dead_seq": dead_seq}
         return None
 
     # ---- section 4 -------------------------------------------------------------------------
@@ -229,14 +239,13 @@ class Reader:
         # 4.1 step 2.
         used = 1
         tail = head
+        # Section 4.1 step 2 (version 2): a valid header with another block_seq does not end the
+        # search; the tail is the farthest match.
         for d in range(1, n):
             b = (head - d) % n
             st, h = states[b]
-            if st == "valid":
-                if h.block_seq == head_seq - d:
-                    tail, used = b, d + 1
-                    continue
-                break
+            if st == "valid" and h.block_seq == head_seq - d:
+                tail, used = b, d + 1
         # Damaged headers inside the ring: invalid blocks between tail and head.
         ring = [(tail + k) % n for k in range(used)]
         return {"head": head, "head_seq": head_seq, "tail": tail, "used": used, "ring": ring}
@@ -265,9 +274,16 @@ class Reader:
         blocks = []  # per ring position: dict
         for k, b in enumerate(ring):
             st, h = self.states[b]
+            bseq = head_seq - (used - 1 - k)
+            if st == "valid" and h.block_seq != bseq:
+                # 4.1 step 2: a stale header (an older lap's) inside the ring: passed over like a
+                # damaged one, and its records are not read.
+                blocks.append({"b": b, "valid": False, "hdr": h, "recs": [], "end": self.hdr_area,
+                               "block_seq": bseq})
+                continue
             recs, end = self.read_records(self.block(b))
             blocks.append({"b": b, "valid": st == "valid", "hdr": h, "recs": recs,
-                           "end": end, "block_seq": head_seq - (used - 1 - k)})
+                           "end": end, "block_seq": bseq})
         damaged_headers = sum(1 for x in blocks if not x["valid"])
 
         # 6.3: next_seq from the head block.
@@ -291,7 +307,7 @@ class Reader:
                     continue
                 if r.rtype == OPEN and r.off != self.hdr_area:
                     continue
-                if r.rtype in (MARK, OPEN):
+                if r.rtype in (MARK, OPEN, DEAD):
                     for bid, wm, dl, dd in r.decoded["entries"]:
                         cur = best.get(bid)
                         if cur is None or (wm, dl + dd) > (cur[0], cur[1] + cur[2]):
@@ -310,6 +326,26 @@ class Reader:
         for k in range(used):
             if blocks[k]["valid"] and blocks[k]["hdr"].first_seq <= limit:
                 new_k = k
+        # 8.3: reclaim stops at the first block holding an unsettled DEAD record: settled by a
+        # MARK with flag 2 for the same backend naming the sale anywhere in the ring, or by a
+        # DEAD record for the same backend and sale in a later block.
+        requeued = set()
+        deads = []  # (ring position, backend, dead_seq)
+        for k, x in enumerate(blocks):
+            for r in x["recs"]:
+                if r.kind != "good":
+                    continue
+                if r.rtype == MARK and r.decoded["flags"] & 2 and len(r.payload) >= 40:
+                    requeued.add((r.decoded["entries"][0][0],
+                                  struct.unpack("<Q", r.payload[32:40])[0]))
+                if r.rtype == DEAD:
+                    deads.append((k, r.decoded["backend"], r.decoded["dead_seq"]))
+        for k in range(new_k):
+            if any(dk == k and (bid, seq) not in requeued and
+                   not any(ok > k and ob == bid and os_ == seq for ok, ob, os_ in deads)
+                   for dk, bid, seq in deads):
+                new_k = k
+                break
         sales_before = self.sales_of(blocks)
         blocks = blocks[new_k:]
         tail = ring[new_k]
@@ -353,7 +389,7 @@ class Reader:
             state[name]["queued"] = sum(1 for s, _ in sales if s >= wm)
         out.update(head=head, tail=tail, used=used, next_seq=next_seq, sales=sales,
                    sales_before_reclaim=sales_before, backends=state, corrupt_records=corrupt,
-                   torn=torn, damaged_headers=sum(1 for x in blocks if not x["valid"]),
+                   torn=torn, damaged_headers=damaged_headers,  # 4.1: what the mount found
                    damaged_headers_before_reclaim=damaged_headers, head_sealed=sealed,
                    damaged_head=self.damaged_head)
         return out
