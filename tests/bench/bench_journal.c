@@ -2,13 +2,14 @@
  * bench_journal: what the journal costs, against its targets, on the same sale records.
  *
  *   1. file driver vs SQLite (WAL, synchronous=FULL) on the same filesystem: durable appends/s
- *      and bytes written per sale (/proc/self/io), delivery included on both sides; with the
+ *      and bytes written per sale (/proc/self/io), delivery marks included on both sides; with the
  *      device's floor (a bare pwrite + fdatasync of the same record sizes) run alongside
  *   2. RAM simulator, NOR geometry: bytes programmed per sale vs the encoded record size
  *   3. RAM simulator, small partition: erase-count max/mean after 100 wraps
  *   4. RAM simulator, 64 MiB: bytes read by a mount of a full journal
- *   5. file driver: peak RSS growth while appending 100,000 undelivered sales (in a fresh
- *      process, so that heap freed by 1-4 cannot hide growth)
+ *   5. file driver: peak RSS of a process using a journal that holds 100,000 undelivered sales,
+ *      against the same process on an empty journal (fresh processes, so that heap freed by 1-4
+ *      cannot hide growth), and the growth while those sales are appended
  *
  * Not a test: nothing here is asserted, and ctest does not run it. See tests/bench/README.md.
  */
@@ -538,7 +539,7 @@ static void bench_vs_sqlite(void)
     static struct jrun jx;
     static struct srun sx;
     static struct frun fx;
-    double ratios[ROUNDS];
+    double ratios[ROUNDS], whole[ROUNDS];
     unsigned rounds = nsales < ROUNDS ? 1 : ROUNDS, ok = 0;
     printf("[1] journal on the file driver (16 MiB image, 64 KiB erase, 16 B program unit, "
            "fdatasync per append; 1 backend, next_sale+sale_done per sale, flush_marks every "
@@ -560,6 +561,7 @@ static void bench_vs_sqlite(void)
             int last = k + 1 == rounds;
             unsigned from = nsales / rounds * k, to = last ? nsales : from + nsales / rounds;
             double ja0 = jx.r.append_s, sa0 = sx.r.append_s;
+            double jt0 = jx.r.total_s, st0 = sx.r.total_s;
             if (k % 2 == 0)
                 ok = jrun_chunk(&jx, from, to, last) == 0 && frun_chunk(&fx, from, to) == 0 &&
                      srun_chunk(&sx, from, to) == 0;
@@ -567,6 +569,7 @@ static void bench_vs_sqlite(void)
                 ok = srun_chunk(&sx, from, to) == 0 && frun_chunk(&fx, from, to) == 0 &&
                      jrun_chunk(&jx, from, to, last) == 0;
             ratios[k] = (sx.r.append_s - sa0) / (jx.r.append_s - ja0);
+            whole[k] = (sx.r.total_s - st0) / (jx.r.total_s - jt0);
         }
     }
     jrun_close(&jx);
@@ -581,6 +584,7 @@ static void bench_vs_sqlite(void)
     double ja = nsales / jr->append_s, sa = nsales / sr->append_s;
     double jb = (double)jr->io.write_bytes / nsales, sb = (double)sr->io.write_bytes / nsales;
     qsort(ratios, rounds, sizeof ratios[0], cmp_double);
+    qsort(whole, rounds, sizeof whole[0], cmp_double);
     printf("[1] journal: %.0f durable appends/s (append time %.2f s; whole loop incl. delivery "
            "%.2f s = %.0f sales/s)\n",
            ja, jr->append_s, jr->total_s, nsales / jr->total_s);
@@ -610,14 +614,21 @@ static void bench_vs_sqlite(void)
     printf("[1] per durable append, median: journal %.0f us, sqlite %.0f us, floor %.0f us; "
            "appends/s vs the floor: journal %.2fx, sqlite %.2fx\n",
            jm * 1e6, sm * 1e6, fm * 1e6, ja / fa, sa / fa);
-    printf("[1]   appends/s times one fdatasync on each side: the journal's append and SQLite's "
-           "INSERT commit (SQLite's second commit per sale, the UPDATE, is in the whole loop). "
-           "Where that one write + flush is most of an append, the ratio is bounded by "
-           "sqlite/floor time.\n");
-    printf("[1] appends/s journal/sqlite = %.2fx (per round: min %.2fx, median %.2fx, max %.2fx; "
-           "median append time %.2fx)   target >= 1.5x   %s\n",
+    /* The target's workload is the one the issue gives SQLite: per sale, one transaction to
+     * insert and one to mark delivered, delivery marks included. The append alone is printed
+     * beside it because it shows where the gain comes from and what bounds it. */
+    double jw = nsales / jr->total_s, sw = nsales / sr->total_s;
+    printf("[1] durable appends/s, delivery marks included (per sale: append + mark delivered): "
+           "journal %.0f, sqlite %.0f = %.2fx (per round: min %.2fx, median %.2fx, max %.2fx)   "
+           "target >= 1.5x   %s\n",
+           jw, sw, jw / sw, whole[0], whole[rounds / 2], whole[rounds - 1],
+           verdict(jw >= 1.5 * sw));
+    printf("[1]   the append alone (the journal's append vs SQLite's INSERT commit, its UPDATE "
+           "commit left out) = %.2fx (per round: min %.2fx, median %.2fx, max %.2fx; median "
+           "append time %.2fx): one write + one flush on each side, so bounded by sqlite/floor "
+           "time (%.2fx here)\n",
            ja / sa, ratios[0], ratios[rounds / 2], ratios[rounds - 1], jm > 0 ? sm / jm : 0,
-           verdict(ja >= 1.5 * sa));
+           fa / sa);
     double br = jb > 0 ? sb / jb : 0;
     printf("[1] bytes/sale sqlite/journal by write_bytes = %.2fx   target >= 4x   %s\n", br,
            verdict(br >= 4.0));
@@ -801,24 +812,65 @@ static void mem_print(const char *when, const struct mem *m)
            when, m->hwm, m->rss, m->anon, m->file, m->heap);
 }
 
-/* Runs in a fresh process (see main): nothing the other benches freed can absorb growth. */
-static int rss_child(void)
+#define RSS_GEOMETRY {64ull * MiB, 64 * KiB, 16}
+
+/* What the daemon does with a journal once it is up: take a sale, hand the oldest one to delivery
+ * and record it delivered. Both probes below do exactly this, so they run the same code. */
+static int rss_touch(struct journal *j, unsigned i)
 {
-    char path[4096], label[64];
-    const struct hal_flash_geometry geo = {64ull * MiB, 64 * KiB, 16};
+    unsigned delivered = 0;
+    int rc = append_one(j, i);
+    if (rc == 0)
+        rc = deliver_one(j, &delivered);
+    if (rc == 0)
+        rc = journal_flush_marks(j);
+    return rc;
+}
+
+/*
+ * Child "probe": mount the image at `path` (it exists already: creating it is not measured), do
+ * rss_touch, and report VmHWM through fd `out`. Run once on an empty journal and once on one
+ * holding the backlog; the difference is what the backlog costs in RAM.
+ */
+static int rss_probe(const char *path, int out)
+{
+    const struct hal_flash_geometry geo = RSS_GEOMETRY;
+    struct hal_flash *f;
+    struct journal j;
+    struct mem m;
+    if (flash_file_open(path, &geo, 0, &f, err, sizeof err)) {
+        printf("[5] FAILED: flash_file_open: %s\n", err);
+        return 1;
+    }
+    if (jmount(&j, f)) {
+        hal_flash_close(f);
+        return 1;
+    }
+    uint64_t queued = j.backends[0].queued;
+    int rc = rss_touch(&j, rss_sales + 1);
+    mem_now(&m);
+    journal_unmount(&j);
+    hal_flash_close(f);
+    if (rc) {
+        printf("[5] FAILED: sale on the mounted journal: %d\n", rc);
+        return 1;
+    }
+    dprintf(out, "%ld %ld %ld %ld %" PRIu64 " %" PRIu64 "\n", m.hwm, m.rss, m.anon, m.file, m.heap,
+            queued);
+    return 0;
+}
+
+/* Child "grow": append rss_sales undelivered sales to the (existing, empty) image at `path`. */
+static int rss_grow(const char *path)
+{
+    char label[64];
+    const struct hal_flash_geometry geo = RSS_GEOMETRY;
     const unsigned warm = JOURNAL_DUP_WINDOW; /* by then the duplicate window is full */
     struct hal_flash *f;
     struct journal j;
-    struct mem m0, mw = {0}, m1;
+    struct mem m0, m1s = {0}, mw = {0}, m1;
     int rc = 0;
     unsigned i;
-    printf("[5] file driver (64 MiB image, 64 KiB erase, 16 B program unit, fdatasync per "
-           "append) in %s, 1 backend; %u undelivered sales appended after mount; fresh process\n",
-           dir, rss_sales);
-    fflush(stdout);
-    if (path_in_dir(path, sizeof path, "bench_journal_rss.img"))
-        return 1;
-    remove_with_suffixes(path);
     if (flash_file_open(path, &geo, 0, &f, err, sizeof err)) {
         printf("[5] FAILED: flash_file_open: %s\n", err);
         return 1;
@@ -831,6 +883,8 @@ static int rss_child(void)
     double t0 = now_s();
     for (i = 0; i < rss_sales && rc == 0; i++) {
         rc = append_one(&j, i);
+        if (i == 0)
+            mem_now(&m1s);
         if (i + 1 == warm)
             mem_now(&mw);
     }
@@ -839,7 +893,6 @@ static int rss_child(void)
     uint64_t used = journal_used_bytes(&j);
     journal_unmount(&j);
     hal_flash_close(f);
-    remove_with_suffixes(path);
     if (rc) {
         printf("[5] FAILED: append returned %d after %u sales\n", rc, i - 1);
         return 1;
@@ -848,47 +901,122 @@ static int rss_child(void)
         printf("[5] FAILED: no VmHWM in /proc/self/status\n");
         return 1;
     }
-    printf("[5] appended %u sales (%.1f MiB of journal) in %.1f s (%.0f appends/s)\n", rss_sales,
-           used / (double)MiB, t, rss_sales / t);
+    printf("[5] grow: appended %u sales (%.1f MiB of journal) in %.1f s (%.0f appends/s), one "
+           "process from mount on\n",
+           rss_sales, used / (double)MiB, t, rss_sales / t);
     mem_print("after mount:", &m0);
+    mem_print("after 1 sale:", &m1s);
     if (rss_sales > warm) {
         snprintf(label, sizeof label, "after %u sales:", warm);
         mem_print(label, &mw);
     }
     snprintf(label, sizeof label, "after %u sales:", rss_sales);
     mem_print(label, &m1);
-    if (rss_sales > warm)
-        printf("[5]   growth from sale %u (duplicate window full) to sale %u: VmHWM %+ld KiB, "
-               "anon %+ld KiB, malloc'd %+" PRId64 " B\n",
-               warm, rss_sales, m1.hwm - mw.hwm, m1.anon - mw.anon, (int64_t)(m1.heap - mw.heap));
-    printf("[5] peak RSS growth after mount = %ld KiB (anon %+ld, file %+ld, malloc'd %+" PRId64
-           " B)   target <= 256 KiB   %s\n",
-           m1.hwm - m0.hwm, m1.anon - m0.anon, m1.file - m0.file, (int64_t)(m1.heap - m0.heap),
-           verdict(m1.hwm - m0.hwm <= 256));
     /* RssFile is code and libraries paged in on first use (the kernel maps 64 KiB around each
      * fault): shared, clean, evictable, and the same for one sale as for 100,000. */
-    printf("[5] of it private (anon) = %+ld KiB; shared code and library pages (file) = %+ld KiB\n",
-           m1.anon - m0.anon, m1.file - m0.file);
+    printf("[5]   growth from mount to sale %u: VmHWM %+ld KiB (private anon %+ld, shared code "
+           "and library pages %+ld); of it the first sale: VmHWM %+ld KiB (anon %+ld, file %+ld)\n",
+           rss_sales, m1.hwm - m0.hwm, m1.anon - m0.anon, m1.file - m0.file, m1s.hwm - m0.hwm,
+           m1s.anon - m0.anon, m1s.file - m0.file);
+    printf("[5]   growth from sale 1 to sale %u: VmHWM %+ld KiB (anon %+ld, file %+ld, malloc'd "
+           "%+" PRId64 " B)",
+           rss_sales, m1.hwm - m1s.hwm, m1.anon - m1s.anon, m1.file - m1s.file,
+           (int64_t)(m1.heap - m1s.heap));
+    if (rss_sales > warm)
+        printf("; from sale %u (duplicate window full): VmHWM %+ld KiB, anon %+ld KiB", warm,
+               m1.hwm - mw.hwm, m1.anon - mw.anon);
+    printf("\n");
     return 0;
 }
 
-static void bench_rss(const char *self)
+/* Runs `self` again as a fresh process, so that nothing the other benches freed absorbs growth. */
+static int rss_run_child(const char *self, const char *mode, const char *path, int out)
 {
-    char n[16];
+    char n[16], fd[16];
     snprintf(n, sizeof n, "%u", rss_sales);
+    snprintf(fd, sizeof fd, "%d", out);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        execl("/proc/self/exe", self, "--rss-child", "--dir", dir, "--rss-sales", n, (char *)NULL);
+        execl("/proc/self/exe", self, "--rss-child", mode, path, fd, "--rss-sales", n,
+              (char *)NULL);
         printf("[5] FAILED: cannot re-execute /proc/self/exe: %s\n", strerror(errno));
         fflush(stdout);
         _exit(127);
     }
     int status;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
         printf("[5] FAILED: fork/wait: %s\n", strerror(errno));
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        printf("[5] FAILED: child exited with status %d\n", status);
+        return -1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        printf("[5] FAILED: child %s exited with status %d\n", mode, status);
+        return -1;
+    }
+    return 0;
+}
+
+static int rss_probe_in_child(const char *self, const char *path, struct mem *m, uint64_t *queued)
+{
+    int p[2];
+    char line[256] = "";
+    if (pipe(p) != 0)
+        return -1;
+    int rc = rss_run_child(self, "probe", path, p[1]);
+    close(p[1]);
+    ssize_t n = read(p[0], line, sizeof line - 1);
+    close(p[0]);
+    if (rc || n <= 0)
+        return -1;
+    line[n] = 0;
+    return sscanf(line, "%ld %ld %ld %ld %" SCNu64 " %" SCNu64, &m->hwm, &m->rss, &m->anon,
+                  &m->file, &m->heap, queued) == 6
+               ? 0
+               : -1;
+}
+
+static int rss_make_image(const char *path)
+{
+    const struct hal_flash_geometry geo = RSS_GEOMETRY;
+    struct hal_flash *f;
+    remove_with_suffixes(path);
+    if (flash_file_open(path, &geo, 0, &f, err, sizeof err)) {
+        printf("[5] FAILED: flash_file_open: %s\n", err);
+        return -1;
+    }
+    hal_flash_close(f);
+    return 0;
+}
+
+static void bench_rss(const char *self)
+{
+    char empty[4096], full[4096];
+    struct mem me, mf;
+    uint64_t qe = 0, qf = 0;
+    printf("[5] file driver (64 MiB image, 64 KiB erase, 16 B program unit, fdatasync per "
+           "append) in %s, 1 backend. Probe: a fresh process mounts the journal, takes one sale, "
+           "delivers the oldest and records it; run on an empty journal and on one holding %u "
+           "undelivered sales (appended by a third process, grow)\n",
+           dir, rss_sales);
+    if (path_in_dir(empty, sizeof empty, "bench_rss_empty.img") ||
+        path_in_dir(full, sizeof full, "bench_rss_full.img"))
+        return;
+    if (rss_make_image(empty) == 0 && rss_make_image(full) == 0 &&
+        rss_probe_in_child(self, empty, &me, &qe) == 0 &&
+        rss_run_child(self, "grow", full, 1) == 0 &&
+        rss_probe_in_child(self, full, &mf, &qf) == 0) {
+        mem_print("probe, empty journal:", &me);
+        char label[64];
+        snprintf(label, sizeof label, "probe, %" PRIu64 " queued:", qf);
+        mem_print(label, &mf);
+        printf("[5] peak RSS with %u undelivered sales against an empty journal = %+ld KiB "
+               "(anon %+ld, file %+ld, malloc'd %+" PRId64 " B)   target <= 256 KiB   %s\n",
+               rss_sales, mf.hwm - me.hwm, mf.anon - me.anon, mf.file - me.file,
+               (int64_t)(mf.heap - me.heap),
+               verdict(qf == rss_sales && mf.hwm - me.hwm <= 256));
+    }
+    remove_with_suffixes(empty);
+    remove_with_suffixes(full);
 }
 
 /* ---- main ---- */
@@ -917,7 +1045,8 @@ static void usage(const char *argv0)
 
 int main(int argc, char **argv)
 {
-    int child = 0;
+    const char *child_mode = NULL, *child_path = NULL;
+    int child_fd = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--dir") == 0 && v)
@@ -930,15 +1059,19 @@ int main(int argc, char **argv)
             wraps = parse_count(v, a), i++;
         else if (strcmp(a, "--only") == 0)
             only = (int)parse_count(v, a), i++;
-        else if (strcmp(a, "--rss-child") == 0)
-            child = 1;
+        else if (strcmp(a, "--rss-child") == 0 && i + 3 < argc) {
+            child_mode = argv[i + 1], child_path = argv[i + 2];
+            child_fd = (int)parse_count(argv[i + 3], a);
+            i += 3;
+        }
         else {
             usage(argv[0]);
             return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ? 0 : 2;
         }
     }
-    if (child)
-        return rss_child();
+    if (child_mode)
+        return strcmp(child_mode, "probe") == 0 ? rss_probe(child_path, child_fd)
+                                                : rss_grow(child_path);
     if (access(dir, W_OK) != 0) {
         fprintf(stderr, "bench: cannot write to %s: %s\n", dir, strerror(errno));
         return 2;
