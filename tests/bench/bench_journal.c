@@ -812,7 +812,7 @@ static void mem_print(const char *when, const struct mem *m)
            when, m->hwm, m->rss, m->anon, m->file, m->heap);
 }
 
-#define RSS_GEOMETRY {64ull * MiB, 64 * KiB, 16}
+static const struct hal_flash_geometry rss_geo = {64ull * MiB, 64 * KiB, 16};
 
 /* What the daemon does with a journal once it is up: take a sale, hand the oldest one to delivery
  * and record it delivered. Both probes below do exactly this, so they run the same code. */
@@ -834,11 +834,10 @@ static int rss_touch(struct journal *j, unsigned i)
  */
 static int rss_probe(const char *path, int out)
 {
-    const struct hal_flash_geometry geo = RSS_GEOMETRY;
     struct hal_flash *f;
     struct journal j;
     struct mem m;
-    if (flash_file_open(path, &geo, 0, &f, err, sizeof err)) {
+    if (flash_file_open(path, &rss_geo, 0, &f, err, sizeof err)) {
         printf("[5] FAILED: flash_file_open: %s\n", err);
         return 1;
     }
@@ -864,14 +863,13 @@ static int rss_probe(const char *path, int out)
 static int rss_grow(const char *path)
 {
     char label[64];
-    const struct hal_flash_geometry geo = RSS_GEOMETRY;
     const unsigned warm = JOURNAL_DUP_WINDOW; /* by then the duplicate window is full */
     struct hal_flash *f;
     struct journal j;
     struct mem m0, m1s = {0}, mw = {0}, m1;
     int rc = 0;
     unsigned i;
-    if (flash_file_open(path, &geo, 0, &f, err, sizeof err)) {
+    if (flash_file_open(path, &rss_geo, 0, &f, err, sizeof err)) {
         printf("[5] FAILED: flash_file_open: %s\n", err);
         return 1;
     }
@@ -977,10 +975,9 @@ static int rss_probe_in_child(const char *self, const char *path, struct mem *m,
 
 static int rss_make_image(const char *path)
 {
-    const struct hal_flash_geometry geo = RSS_GEOMETRY;
     struct hal_flash *f;
     remove_with_suffixes(path);
-    if (flash_file_open(path, &geo, 0, &f, err, sizeof err)) {
+    if (flash_file_open(path, &rss_geo, 0, &f, err, sizeof err)) {
         printf("[5] FAILED: flash_file_open: %s\n", err);
         return -1;
     }
@@ -1012,8 +1009,7 @@ static void bench_rss(const char *self)
         printf("[5] peak RSS with %u undelivered sales against an empty journal = %+ld KiB "
                "(anon %+ld, file %+ld, malloc'd %+" PRId64 " B)   target <= 256 KiB   %s\n",
                rss_sales, mf.hwm - me.hwm, mf.anon - me.anon, mf.file - me.file,
-               (int64_t)(mf.heap - me.heap),
-               verdict(qf == rss_sales && mf.hwm - me.hwm <= 256));
+               (int64_t)(mf.heap - me.heap), verdict(qf == rss_sales && mf.hwm - me.hwm <= 256));
     }
     remove_with_suffixes(empty);
     remove_with_suffixes(full);
@@ -1063,8 +1059,7 @@ int main(int argc, char **argv)
             child_mode = argv[i + 1], child_path = argv[i + 2];
             child_fd = (int)parse_count(argv[i + 3], a);
             i += 3;
-        }
-        else {
+        } else {
             usage(argv[0]);
             return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ? 0 : 2;
         }
