@@ -1032,9 +1032,18 @@ static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
                 return -ENOSPC;
             b = (j->head + 1) % j->nblocks;
         }
-        uint32_t erase_count =
-            read_block_hdr(j, b, &old) == HDR_VALID ? old.erase_count : j->erase_hint;
         h.block_seq = j->empty ? 1 : j->head_seq + 1;
+        /* Without a valid old header the count is unknown. On the first lap (blocks open in
+         * physical order from block 0, so block_seq <= nblocks) the block was never opened:
+         * 0. Later, its header went with a cut erase or wear: the highest count read so far. */
+        uint32_t erase_count = 0;
+        if (read_block_hdr(j, b, &old) == HDR_VALID) {
+            erase_count = old.erase_count;
+            if (erase_count > j->erase_hint)
+                j->erase_hint = erase_count;
+        } else if (h.block_seq > j->nblocks) {
+            erase_count = j->erase_hint;
+        }
         h.first_seq = j->next_seq;
         h.erase_count = erase_count + 1;
         rc = hal_flash_erase(j->flash, b);
@@ -1062,8 +1071,6 @@ static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
         take_block(j, b, h.block_seq);
         j->head_sealed = 1;
     }
-    if (h.erase_count > j->erase_hint)
-        j->erase_hint = h.erase_count;
     return 0;
 }
 
@@ -1382,10 +1389,12 @@ enum journal_block_state journal_block_info(struct journal *j, uint32_t block,
         *erase_count = h.erase_count;
         return in_ring(j, block) ? JOURNAL_BLOCK_IN_USE : JOURNAL_BLOCK_FREE;
     }
+    if (in_ring(j, block))
+        return JOURNAL_BLOCK_DAMAGED; /* a bit flip, or a worn block passed over */
     if (hal_flash_read(j->flash, addr_of(j, block, 0), raw, sizeof raw) == 0 &&
         all_erased(raw, sizeof raw))
         return JOURNAL_BLOCK_ERASED;
-    return JOURNAL_BLOCK_UNREADABLE; /* an erase cut short, or a worn block */
+    return JOURNAL_BLOCK_UNREADABLE; /* an erase cut short, or a worn block outside the ring */
 }
 
 /* ---- dead letters ---- */

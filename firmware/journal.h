@@ -96,7 +96,7 @@ struct journal {
     struct journal_pos checked; /* damage before this position is already in the report */
     uint64_t bytes_read;        /* from flash, since mount began */
     uint64_t mount_head_seq;    /* the head block at mount, whose damage mount counted */
-    uint32_t erase_hint;        /* erase count carried to blocks whose header was lost */
+    uint32_t erase_hint;        /* highest erase count read; for blocks whose header was lost */
     struct journal_backend backends[JOURNAL_MAX_BACKENDS];
     unsigned nbackends;
     struct journal_report report;
@@ -174,7 +174,8 @@ enum journal_block_state {
     JOURNAL_BLOCK_IN_USE,
     JOURNAL_BLOCK_FREE,
     JOURNAL_BLOCK_ERASED,
-    JOURNAL_BLOCK_UNREADABLE
+    JOURNAL_BLOCK_UNREADABLE, /* outside the ring: an erase cut short; erased again before reuse */
+    JOURNAL_BLOCK_DAMAGED /* inside the ring, header fails its CRC: its records are still read */
 };
 
 /* For inspection: what a block holds and how often it was erased (0 if its header is lost). */
