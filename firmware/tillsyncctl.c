@@ -112,7 +112,8 @@ static void print_human(const cJSON *s)
     }
 }
 
-static const char *const block_states[] = {"in use", "free", "erased", "unreadable header"};
+static const char *const block_states[] = {"in use", "free", "erased", "unreadable header",
+                                           "in use, bad header"};
 
 /* Reads the journal without writing a byte: the image is opened read-only. */
 static int verify(const char *config_path)
@@ -174,21 +175,29 @@ static int verify(const char *config_path)
                cfg.backends[i].name, (unsigned long long)j.backends[i].queued,
                (unsigned long long)j.backends[i].delivered_total,
                (unsigned long long)j.backends[i].dead_total);
-    uint32_t min = UINT32_MAX, max = 0;
+    uint32_t min = UINT32_MAX, max = 0, known = 0;
     uint64_t sum = 0;
     unsigned unreadable = 0;
     for (uint32_t b = 0; b < j.nblocks; b++) {
         uint32_t ec;
         enum journal_block_state st = journal_block_info(&j, b, &ec);
-        printf("block     %4u: %-17s erase count %u%s%s\n", b, block_states[st], ec,
+        int lost = st == JOURNAL_BLOCK_UNREADABLE || st == JOURNAL_BLOCK_DAMAGED;
+        char count[32];
+        snprintf(count, sizeof count, lost ? "unknown" : "%u", ec);
+        printf("block     %4u: %-18s erase count %s%s%s\n", b, block_states[st], count,
                b == j.head && !j.empty ? " (head)" : "", b == j.tail && !j.empty ? " (tail)" : "");
         unreadable += st == JOURNAL_BLOCK_UNREADABLE;
+        if (lost)
+            continue; /* its count went with its header: left out of the wear figures */
+        known++;
         min = ec < min ? ec : min;
         max = ec > max ? ec : max;
         sum += ec;
     }
-    printf("wear      erase counts: min %u, max %u, mean %.2f\n", min, max,
-           (double)sum / j.nblocks);
+    if (known)
+        printf("wear      erase counts: min %u, max %u, mean %.2f (%u blocks whose header "
+               "is readable)\n",
+               min, max, (double)sum / known, known);
     int healthy = r->corrupt_records == 0 && r->damaged_headers == 0;
     if (r->damaged_headers)
         printf("damage    %u block header(s) inside the journal fail their CRC (a bit flip, or a "
