@@ -74,6 +74,7 @@ struct delivery {
     unsigned marks_pending;
     uint64_t marks_due_ms;
     uint32_t rng;
+    uint64_t corrupt_logged; /* journal.report.corrupt_records when last logged */
 };
 
 static uint32_t rnd(struct delivery *d)
@@ -111,6 +112,14 @@ static int slot_fill(struct delivery *d, struct lane *l, struct slot *s)
 {
     struct journal_sale js;
     int rc = journal_next_sale(d->journal, l->index, &js);
+    uint64_t corrupt = d->journal->report.corrupt_records;
+    if (corrupt > d->corrupt_logged) {
+        /* The walk passed over records failing their CRC: they cannot be sent, the rest can. */
+        log_warn("journal: %llu corrupt record(s) passed over (CRC), %llu in all since start; "
+                 "the other sales are kept; stop the daemon and run tillsyncctl verify",
+                 (unsigned long long)(corrupt - d->corrupt_logged), (unsigned long long)corrupt);
+        d->corrupt_logged = corrupt;
+    }
     if (rc <= 0) {
         if (rc < 0)
             snprintf(l->last_error, sizeof l->last_error, "journal read failed: %s", strerror(-rc));

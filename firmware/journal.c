@@ -1384,16 +1384,27 @@ enum journal_block_state journal_block_info(struct journal *j, uint32_t block,
 {
     struct block_hdr h;
     uint8_t raw[BLOCK_HDR];
-    *erase_count = 0;
+    *erase_count = JOURNAL_ERASES_UNKNOWN;
     if (read_block_hdr(j, block, &h) == HDR_VALID) {
-        *erase_count = h.erase_count;
-        return in_ring(j, block) ? JOURNAL_BLOCK_IN_USE : JOURNAL_BLOCK_FREE;
+        if (!in_ring(j, block)) {
+            *erase_count = h.erase_count;
+            return JOURNAL_BLOCK_FREE;
+        }
+        if (h.block_seq == ring_block_seq(j, block)) {
+            *erase_count = h.erase_count;
+            return JOURNAL_BLOCK_IN_USE;
+        }
+        return JOURNAL_BLOCK_DAMAGED; /* a worn block still showing an older lap's header */
     }
     if (in_ring(j, block))
         return JOURNAL_BLOCK_DAMAGED; /* a bit flip, or a worn block passed over */
     if (hal_flash_read(j->flash, addr_of(j, block, 0), raw, sizeof raw) == 0 &&
-        all_erased(raw, sizeof raw))
+        all_erased(raw, sizeof raw)) {
+        /* Blocks open in physical order from 0: on the first lap one past the head never was. */
+        if (j->empty || (j->head_seq < j->nblocks && block > j->head))
+            *erase_count = 0;
         return JOURNAL_BLOCK_ERASED;
+    }
     return JOURNAL_BLOCK_UNREADABLE; /* an erase cut short, or a worn block outside the ring */
 }
 

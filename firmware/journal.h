@@ -174,11 +174,17 @@ enum journal_block_state {
     JOURNAL_BLOCK_IN_USE,
     JOURNAL_BLOCK_FREE,
     JOURNAL_BLOCK_ERASED,
-    JOURNAL_BLOCK_UNREADABLE, /* outside the ring: an erase cut short; erased again before reuse */
-    JOURNAL_BLOCK_DAMAGED /* inside the ring, header fails its CRC: its records are still read */
+    /* outside the ring: an erase cut short; erased again before reuse */
+    JOURNAL_BLOCK_UNREADABLE,
+    /* inside the ring, its header fails its CRC (its records are still read) or is an older
+     * lap's, left by a worn block whose erase failed (its records are not read) */
+    JOURNAL_BLOCK_DAMAGED
 };
 
-/* For inspection: what a block holds and how often it was erased (0 if its header is lost). */
+#define JOURNAL_ERASES_UNKNOWN UINT32_MAX
+
+/* For inspection: what a block holds and how often it was erased (JOURNAL_ERASES_UNKNOWN if
+ * its header is lost, or it is erased and may have been used before). */
 enum journal_block_state journal_block_info(struct journal *j, uint32_t block,
                                             uint32_t *erase_count);
 

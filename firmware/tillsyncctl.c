@@ -181,7 +181,7 @@ static int verify(const char *config_path)
     for (uint32_t b = 0; b < j.nblocks; b++) {
         uint32_t ec;
         enum journal_block_state st = journal_block_info(&j, b, &ec);
-        int lost = st == JOURNAL_BLOCK_UNREADABLE || st == JOURNAL_BLOCK_DAMAGED;
+        int lost = ec == JOURNAL_ERASES_UNKNOWN;
         char count[32];
         snprintf(count, sizeof count, lost ? "unknown" : "%u", ec);
         printf("block     %4u: %-18s erase count %s%s%s\n", b, block_states[st], count,
@@ -195,13 +195,14 @@ static int verify(const char *config_path)
         sum += ec;
     }
     if (known)
-        printf("wear      erase counts: min %u, max %u, mean %.2f (%u blocks whose header "
-               "is readable)\n",
+        printf("wear      erase counts: min %u, max %u, mean %.2f (over the %u blocks whose count "
+               "is known)\n",
                min, max, (double)sum / known, known);
     int healthy = r->corrupt_records == 0 && r->damaged_headers == 0;
     if (r->damaged_headers)
-        printf("damage    %u block header(s) inside the journal fail their CRC (a bit flip, or a "
-               "worn block the journal passes over); their records were still read\n",
+        printf("damage    %u block header(s) inside the journal are damaged: failing their CRC (a "
+               "bit flip; the block's records were still read) or left from an older lap by a "
+               "worn block the journal passes over\n",
                r->damaged_headers);
     printf("verdict   %s\n", healthy ? "healthy" : "NOT HEALTHY: corruption found");
     if (unreadable)

@@ -219,10 +219,10 @@ int main(int argc, char **argv)
     }
     const struct journal_report *r = &d.journal.report;
     log_info("journal mounted: next sale #%llu, %u of %u blocks in use, %llu bytes read, "
-             "%llu corrupt records and %llu torn appends in the head",
+             "%llu corrupt records and %llu torn appends in the head, %u damaged block headers",
              (unsigned long long)d.journal.next_seq, d.journal.used, r->blocks,
              (unsigned long long)r->mount_bytes_read, (unsigned long long)r->corrupt_records,
-             (unsigned long long)r->torn_tail);
+             (unsigned long long)r->torn_tail, r->damaged_headers);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     d.delivery = delivery_new(&d.cfg, &d.journal, err, sizeof err);

@@ -234,6 +234,10 @@ static void worn_block(int from_lap)
             journal_unmount(&j);
             mount_ok(&j, f); /* the gap in the ring is understood after a restart too */
             assert_int_equal(j.report.damaged_headers, 1);
+            /* verify's block list says so too: no stale header's count passes for this lap's */
+            uint32_t ec;
+            assert_int_equal(journal_block_info(&j, 2, &ec), JOURNAL_BLOCK_DAMAGED);
+            assert_int_equal(ec, JOURNAL_ERASES_UNKNOWN);
             /* counted from sequence numbers: a number the worn block took stays in until
              * delivery passes it */
             assert_true(j.backends[0].queued >= n - delivered);
