@@ -829,6 +829,20 @@ static int rss_touch(struct journal *j, unsigned i)
     return rc;
 }
 
+/* Opens the existing image at `path` and mounts its journal; prints why not. */
+static int rss_mount(const char *path, struct hal_flash **f, struct journal *j)
+{
+    if (flash_file_open(path, &rss_geo, 0, f, err, sizeof err)) {
+        printf("[5] FAILED: flash_file_open: %s\n", err);
+        return -1;
+    }
+    if (jmount(j, *f)) {
+        hal_flash_close(*f);
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * Child "probe": mount the image at `path` (it exists already: creating it is not measured), do
  * rss_touch, and report VmHWM through fd `out`. Run once on an empty journal and once on one
@@ -839,14 +853,8 @@ static int rss_probe(const char *path, int out)
     struct hal_flash *f;
     struct journal j;
     struct mem m;
-    if (flash_file_open(path, &rss_geo, 0, &f, err, sizeof err)) {
-        printf("[5] FAILED: flash_file_open: %s\n", err);
+    if (rss_mount(path, &f, &j))
         return 1;
-    }
-    if (jmount(&j, f)) {
-        hal_flash_close(f);
-        return 1;
-    }
     uint64_t queued = j.backends[0].queued;
     int rc = rss_touch(&j, rss_sales + 1);
     mem_now(&m);
@@ -871,14 +879,8 @@ static int rss_grow(const char *path)
     struct mem m0, m1s = {0}, mw = {0}, m1;
     int rc = 0;
     unsigned i;
-    if (flash_file_open(path, &rss_geo, 0, &f, err, sizeof err)) {
-        printf("[5] FAILED: flash_file_open: %s\n", err);
+    if (rss_mount(path, &f, &j))
         return 1;
-    }
-    if (jmount(&j, f)) {
-        hal_flash_close(f);
-        return 1;
-    }
     mem_now(&m0);
     double t0 = now_s();
     for (i = 0; i < rss_sales && rc == 0; i++) {
