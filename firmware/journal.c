@@ -1145,7 +1145,7 @@ int journal_append_sale(struct journal *j, const char *txn, const char *body, si
     put64(fixed + 8, accepted_ms);
     fixed[16] = (uint8_t)txn_len;
     struct part parts[] = {{fixed, sizeof fixed}, {txn, txn_len}, {body, body_len}};
-    struct journal_pos at;
+    struct journal_pos at = {0}; /* block_seq stays 0 until a program of the sale is tried */
     uint64_t seq = j->next_seq;
     if (SALE_FIXED + txn_len + body_len + DEAD_EXTRA > JOURNAL_MAX_RECORD ||
         REC_HDR + SALE_FIXED + txn_len + body_len + DEAD_EXTRA >
@@ -1157,8 +1157,11 @@ int journal_append_sale(struct journal *j, const char *txn, const char *body, si
     if (rc == 0)
         rc = hal_flash_sync(j->flash);
     if (rc) {
-        /* The record may have landed anyway: its seq is never handed out twice. */
-        j->next_seq++;
+        /* Once a program of it was tried the record may have landed: its seq is never handed
+         * out again. A refusal before that (journal full) leaves no trace and no gap, so a POS
+         * retrying against a full journal does not inflate queued after a restart. */
+        if (at.block_seq)
+            j->next_seq++;
         return rc;
     }
     j->next_seq++;

@@ -41,7 +41,8 @@ struct journal_backend {
     uint64_t delivered_total; /* sales ever delivered to this backend */
     uint64_t dead_total;      /* sales ever dead-lettered for this backend */
     /* Sales with seq >= watermark still in the journal. Counted from sequence numbers at mount,
-     * so an append that failed (its number is never reused) counts until delivery passes it. */
+     * so an append that failed after its program was tried (its number is never reused) counts
+     * until delivery passes it. */
     uint64_t queued;
     uint64_t persisted_watermark; /* the watermark as last written to flash */
     struct journal_pos cursor;    /* where to look for the next sale; found on first use */
