@@ -858,8 +858,12 @@ static int holds_dead_letters(struct journal *j, uint32_t b)
 {
     struct rec r;
     struct open_rec o;
+    struct block_hdr h;
     uint32_t next = (b + 1) % j->nblocks;
-    if (in_ring(j, next) && read_record(j, next, j->hdr_area, &r) == REC_OK &&
+    /* Only this lap's OPEN record speaks for b: a worn block whose erase failed still shows an
+     * older lap's header and OPEN, which describe what b held then. */
+    if (in_ring(j, next) && read_block_hdr(j, next, &h) == HDR_VALID &&
+        h.block_seq == ring_block_seq(j, next) && read_record(j, next, j->hdr_area, &r) == REC_OK &&
         decode_open(j, &r, &o) == 0 && o.nlisted > 0 &&
         !(get16(o.counts + 2 * (o.nlisted - 1)) & OPEN_DEAD))
         return 0;

@@ -587,6 +587,39 @@ static void test_dead_letter_outlives_its_block(void **state)
     hal_flash_close(f);
 }
 
+/* The block after a dead letter's wears out and keeps an older lap's header and OPEN record.
+ * Reclaim must not take that stale OPEN's word that the dead letter's block holds none: it
+ * dropped the block, and the dead letter with it, before the fix (found by the blind reader). */
+static void test_dead_letter_beside_a_worn_block(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    struct journal_sale s;
+    struct dead_list l = {0};
+    mount_ok(&j, f);
+    unsigned n = churn(&j, f, 0, 2); /* every block has a header from an earlier lap */
+    assert_int_equal(append_n(&j, n), 0);
+    drain(&j, 0);
+    assert_int_equal(journal_next_sale(&j, 1, &s), 1);
+    uint64_t dead_seq = s.seq;
+    assert_int_equal(journal_sale_done(&j, 1, &s, "HTTP 422"), 0);
+    uint32_t dead_block = j.head;
+    flash_ram_fail_block(f, (dead_block + 1) % j.nblocks, 1);
+    n = churn(&j, f, n + 1, 3);
+    assert_true(j.report.bad_blocks >= 1);
+    assert_int_equal(journal_dead_letters(&j, 1, collect_dead, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.seq[0], dead_seq);
+    journal_unmount(&j);
+    mount_ok(&j, f);
+    l.n = 0;
+    assert_int_equal(journal_dead_letters(&j, 1, collect_dead, &l), 0);
+    assert_int_equal(l.n, 1);
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
 /* ---- power loss ---- */
 
 #define WORKLOAD_SALES 3800
@@ -788,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_open_record_carries_delivery_state),
         cmocka_unit_test(test_reads_format_1),
         cmocka_unit_test(test_dead_letter_outlives_its_block),
+        cmocka_unit_test(test_dead_letter_beside_a_worn_block),
         cmocka_unit_test(test_power_cut_everywhere),
         cmocka_unit_test(test_torn_power_cut_everywhere),
     };
