@@ -522,6 +522,14 @@ static int collect_dead(void *ctx, uint64_t seq, const char *reason)
     return 0;
 }
 
+/* Lists backend b's dead letters into l (emptied first); returns how many. */
+static unsigned dead_letters(struct journal *j, unsigned b, struct dead_list *l)
+{
+    l->n = 0;
+    assert_int_equal(journal_dead_letters(j, b, collect_dead, l), 0);
+    return l->n;
+}
+
 /* Appends and delivers to both backends until the journal has wrapped `laps` times. */
 static unsigned churn(struct journal *j, struct hal_flash *f, unsigned n, unsigned laps)
 {
@@ -553,22 +561,17 @@ static void test_dead_letter_outlives_its_block(void **state)
         assert_int_equal(
             journal_sale_done(&j, 1, &s, strcmp(s.txn, "t00003") == 0 ? "HTTP 422" : NULL), 0);
     n = churn(&j, f, n, 5); /* the block that held t00003 has been erased and reused since */
-    assert_int_equal(journal_dead_letters(&j, 1, collect_dead, &l), 0);
-    assert_int_equal(l.n, 1);
+    assert_int_equal(dead_letters(&j, 1, &l), 1);
     assert_int_equal(l.seq[0], 3);
     assert_string_equal(l.reason[0], "HTTP 422");
     char txns[1][JOURNAL_MAX_TXN + 1];
     assert_int_equal(journal_sale_txns(&j, l.seq, 1, txns), 0);
     assert_string_equal(txns[0], "t00003");
-    l.n = 0;
-    assert_int_equal(journal_dead_letters(&j, 0, collect_dead, &l), 0);
-    assert_int_equal(l.n, 0); /* the other backend took it */
+    assert_int_equal(dead_letters(&j, 0, &l), 0); /* the other backend took it */
     journal_unmount(&j);
 
     mount_ok(&j, f);
-    l.n = 0;
-    assert_int_equal(journal_dead_letters(&j, 1, collect_dead, &l), 0);
-    assert_int_equal(l.n, 1);
+    assert_int_equal(dead_letters(&j, 1, &l), 1);
     assert_int_equal(journal_requeue(&j, 1, 3), 0);
     assert_int_equal(journal_next_sale(&j, 1, &s), 1);
     assert_string_equal(s.txn, "t00003");
@@ -579,9 +582,7 @@ static void test_dead_letter_outlives_its_block(void **state)
     assert_int_equal(journal_sale_done(&j, 1, &s, NULL), 0);
     drain(&j, 0); /* the resend goes to every backend, under the same reference */
     n = churn(&j, f, n, 3);
-    l.n = 0;
-    assert_int_equal(journal_dead_letters(&j, 1, collect_dead, &l), 0);
-    assert_int_equal(l.n, 0);
+    assert_int_equal(dead_letters(&j, 1, &l), 0);
     assert_true(j.used <= 2); /* nothing held back */
     journal_unmount(&j);
     hal_flash_close(f);
@@ -608,14 +609,11 @@ static void test_dead_letter_beside_a_worn_block(void **state)
     flash_ram_fail_block(f, (dead_block + 1) % j.nblocks, 1);
     n = churn(&j, f, n + 1, 3);
     assert_true(j.report.bad_blocks >= 1);
-    assert_int_equal(journal_dead_letters(&j, 1, collect_dead, &l), 0);
-    assert_int_equal(l.n, 1);
+    assert_int_equal(dead_letters(&j, 1, &l), 1);
     assert_int_equal(l.seq[0], dead_seq);
     journal_unmount(&j);
     mount_ok(&j, f);
-    l.n = 0;
-    assert_int_equal(journal_dead_letters(&j, 1, collect_dead, &l), 0);
-    assert_int_equal(l.n, 1);
+    assert_int_equal(dead_letters(&j, 1, &l), 1);
     journal_unmount(&j);
     hal_flash_close(f);
 }
