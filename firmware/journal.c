@@ -395,6 +395,17 @@ static int walk_block(struct journal *j, uint32_t b, unsigned flags, visit_fn fn
     return 0;
 }
 
+/*
+ * A ring block whose valid header shows another lap's block_seq: a worn block whose erase failed.
+ * Its records are an older lap's and nothing of this lap is in it, so nobody reads them as ours.
+ * (An invalid header inside the ring is a bit flip: the records are this lap's and are read.)
+ */
+static int stale_block(struct journal *j, uint32_t b)
+{
+    struct block_hdr h;
+    return read_block_hdr(j, b, &h) == HDR_VALID && h.block_seq != ring_block_seq(j, b);
+}
+
 /* Visits every readable record from tail to head. */
 static int walk(struct journal *j, unsigned flags, visit_fn fn, void *ctx)
 {
@@ -402,9 +413,8 @@ static int walk(struct journal *j, unsigned flags, visit_fn fn, void *ctx)
         return 0;
     for (uint32_t k = 0; k < j->used; k++) {
         uint32_t b = (j->tail + k) % j->nblocks;
-        struct block_hdr h;
-        if (read_block_hdr(j, b, &h) == HDR_VALID && h.block_seq != ring_block_seq(j, b))
-            continue; /* a worn block still showing an older lap: its records are not ours */
+        if (stale_block(j, b))
+            continue;
         int rc = walk_block(j, b, flags, fn, ctx);
         if (rc)
             return rc;
@@ -526,7 +536,7 @@ static int recover(struct journal *j)
     while (x >= 1 && (!state_known || !dup_window_full(j->dups))) {
         struct rec r;
         struct open_rec o;
-        if (state_known && y >= tail_seq &&
+        if (state_known && y >= tail_seq && !stale_block(j, block_of_seq(j, y)) &&
             read_record(j, block_of_seq(j, y), j->hdr_area, &r) == REC_OK &&
             decode_open(j, &r, &o) == 0 && o.nlisted > 0 && o.nlisted <= y - 1) {
             if (!listed_found)
@@ -860,6 +870,8 @@ static int holds_dead_letters(struct journal *j, uint32_t b)
     struct open_rec o;
     struct block_hdr h;
     uint32_t next = (b + 1) % j->nblocks;
+    if (stale_block(j, b))
+        return 0; /* an older lap's dead letters, settled or copied on long ago */
     /* Only this lap's OPEN record speaks for b: a worn block whose erase failed still shows an
      * older lap's header and OPEN, which describe what b held then. */
     if (in_ring(j, next) && read_block_hdr(j, next, &h) == HDR_VALID &&
@@ -928,7 +940,7 @@ static int copy_forward(struct journal *j)
          pass++) {
         uint32_t tail = j->tail;
         unsigned copied = 0;
-        int rc = walk_block(j, tail, WALK_MARKS, copy_dead, &copied);
+        int rc = stale_block(j, tail) ? 0 : walk_block(j, tail, WALK_MARKS, copy_dead, &copied);
         if (rc == 0 && copied)
             rc = hal_flash_sync(j->flash);
         if (rc)
@@ -1230,6 +1242,8 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
         at = (struct journal_pos){blk, j->hdr_area, ring_block_seq(j, blk)};
     }
     for (;;) {
+        if (at.off == j->hdr_area && at.block != j->head && stale_block(j, at.block))
+            at.off = j->erase_size; /* an older lap's records: neither sales nor damage of ours */
         int at_end = at.block == j->head ? at.off >= j->head_off : at.off >= j->erase_size;
         struct rec r;
         enum rec_state st = at_end ? REC_END : read_record(j, at.block, at.off, &r);

@@ -311,6 +311,57 @@ static void test_erase_counts_are_real(void **state)
     hal_flash_close(f);
 }
 
+static int append_sized(struct journal *j, unsigned i, size_t body_len)
+{
+    char txn[16], body[3700];
+    uint64_t seq;
+    snprintf(txn, sizeof txn, "t%05u", i);
+    memset(body, 'x', body_len);
+    return journal_append_sale(j, txn, body, body_len, 1000 + i, &seq);
+}
+
+/* A worn block W after block H keeps an older lap's header and OPEN record. A record so large
+ * that the block after W lists nothing in its OPEN makes mount look for H's hashes elsewhere: it
+ * took W's stale OPEN list, filed last lap's hashes under this lap's blocks and skipped H, so
+ * every sale in H was stored again on a POS resend (found by review; 74 of 74 missed). */
+static void test_duplicate_window_past_a_worn_block(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    unsigned n = 0;
+    while (flash_ram_stats(f)->erases < 20) {
+        assert_int_equal(append_sized(&j, n++, 30), 0);
+        drain(&j, 0);
+        drain(&j, 1);
+        assert_int_equal(journal_flush_marks(&j), 0);
+    }
+    uint32_t h0 = j.head;
+    while (j.head == h0)
+        assert_int_equal(append_sized(&j, n++, 8), 0);
+    flash_ram_fail_block(f, (j.head + 1) % j.nblocks, 1);
+    unsigned first = n - 1;
+    while (j.head_off + 200 < j.erase_size)
+        assert_int_equal(append_sized(&j, n++, 8), 0);
+    unsigned last = n - 1;
+    drain(&j, 0);
+    drain(&j, 1);
+    assert_int_equal(journal_flush_marks(&j), 0);
+    assert_int_equal(append_sized(&j, n++, 3600), 0);
+    assert_true(j.report.bad_blocks >= 1);
+    journal_unmount(&j);
+    mount_ok(&j, f);
+    for (unsigned i = first; i <= last; i++) {
+        char txn[16];
+        snprintf(txn, sizeof txn, "t%05u", i);
+        if (journal_find_txn(&j, txn) != 1)
+            fail_msg("%s, stored before the worn block, is not found as a duplicate", txn);
+    }
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
 static void test_newer_format_is_refused_untouched(void **state)
 {
     (void)state;
@@ -813,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_worn_block_is_skipped),
         cmocka_unit_test(test_worn_block_keeping_an_old_header),
         cmocka_unit_test(test_erase_counts_are_real),
+        cmocka_unit_test(test_duplicate_window_past_a_worn_block),
         cmocka_unit_test(test_newer_format_is_refused_untouched),
         cmocka_unit_test(test_other_geometry_is_refused),
         cmocka_unit_test(test_mount_reads_are_bounded),
