@@ -1407,15 +1407,10 @@ enum journal_block_state journal_block_info(struct journal *j, uint32_t block,
     uint8_t raw[BLOCK_HDR];
     *erase_count = JOURNAL_ERASES_UNKNOWN;
     if (read_block_hdr(j, block, &h) == HDR_VALID) {
-        if (!in_ring(j, block)) {
-            *erase_count = h.erase_count;
-            return JOURNAL_BLOCK_FREE;
-        }
-        if (h.block_seq == ring_block_seq(j, block)) {
-            *erase_count = h.erase_count;
-            return JOURNAL_BLOCK_IN_USE;
-        }
-        return JOURNAL_BLOCK_DAMAGED; /* a worn block still showing an older lap's header */
+        if (in_ring(j, block) && h.block_seq != ring_block_seq(j, block))
+            return JOURNAL_BLOCK_DAMAGED; /* a worn block still showing an older lap's header */
+        *erase_count = h.erase_count;
+        return in_ring(j, block) ? JOURNAL_BLOCK_IN_USE : JOURNAL_BLOCK_FREE;
     }
     if (in_ring(j, block))
         return JOURNAL_BLOCK_DAMAGED; /* a bit flip, or a worn block passed over */

@@ -947,6 +947,7 @@ static int rss_run_child(const char *self, const char *mode, const char *path, i
             printf("[5] warning: cannot fix the address layout (%s): the probes' shared code "
                    "pages vary by up to ~160 KiB from run to run\n",
                    strerror(errno));
+        fflush(stdout); /* exec drops whatever is still buffered */
         execl("/proc/self/exe", self, "--rss-child", mode, path, fd, "--rss-sales", n,
               (char *)NULL);
         printf("[5] FAILED: cannot re-execute /proc/self/exe: %s\n", strerror(errno));
