@@ -20,7 +20,7 @@ struct ctx {
     int failed;
 };
 
-static int fail(struct ctx *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct ctx *c, const char *fmt, ...)
 {
     if (!c->failed) {
         va_list ap;

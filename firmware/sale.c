@@ -132,7 +132,7 @@ struct check {
     int failed;
 };
 
-static int fail(struct check *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct check *c, const char *fmt, ...)
 {
     if (!c->failed) {
         va_list ap;
