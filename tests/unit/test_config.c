@@ -556,11 +556,21 @@ __attribute__((format(printf, 1, 2))) static int failed_case(const char *fmt, ..
     return 1;
 }
 
+/* text as a JSON string (quoted, escaped); the caller frees it. */
+static char *json_string(const char *text)
+{
+    cJSON *item = cJSON_CreateString(text);
+    char *json = cJSON_PrintUnformatted(item);
+    cJSON_Delete(item);
+    assert_non_null(json);
+    return json;
+}
+
 /* Loads the example with key (a dotted path) set to the JSON string of text. */
 static int load_with_path(const char *key, const char *text)
 {
     cJSON *root = example();
-    char *value = cJSON_PrintUnformatted(cJSON_CreateString(text));
+    char *value = json_string(text);
     assert_non_null(value);
     json_edit(root, key, value);
     free(value);
@@ -850,10 +860,10 @@ static void test_paths_must_differ(void **state)
             if (!exists && strstr(cases[i].value, "hard.img"))
                 continue; /* a different name while no file is there */
             cJSON *root = example();
-            char *value = cJSON_PrintUnformatted(cJSON_CreateString(journal));
+            char *value = json_string(journal);
             json_edit(root, "journal.path", value);
             free(value);
-            value = cJSON_PrintUnformatted(cJSON_CreateString(cases[i].value));
+            value = json_string(cases[i].value);
             json_edit(root, cases[i].key, value);
             free(value);
             assert_int_equal(chdir(dir), 0);
@@ -868,7 +878,7 @@ static void test_paths_must_differ(void **state)
     assert_int_equal(bad, 0);
     /* different names in one directory are fine */
     cJSON *root = example();
-    char *value = cJSON_PrintUnformatted(cJSON_CreateString(journal));
+    char *value = json_string(journal);
     json_edit(root, "journal.path", value);
     free(value);
     snprintf(other, sizeof other, "\"%s/pos.sock\"", dir);
