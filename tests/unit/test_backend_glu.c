@@ -135,6 +135,8 @@ static const struct row rows[] = {
      NULL},
 };
 
+static const char *const verdict_name[] = {"SEND", "DONE", "SKIP", "DEAD", "RETRY", "PAUSE"};
+
 struct fixture {
     struct backend_config bc;
     struct contact_cache *contacts;
@@ -228,8 +230,8 @@ static void test_answers(void **state)
         if (ok && (v == BACKEND_RETRY || v == BACKEND_PAUSE || v == BACKEND_DEAD))
             ok = next.body == NULL; /* nothing new to send: the same request goes again */
         if (!ok) {
-            printf("FAIL %s: HTTP %ld %s -> verdict %d (want %d), next %s %s, why \"%s\"\n",
-                   r->name, r->status, r->body, (int)v, (int)r->want, next.path,
+            printf("FAIL %s: HTTP %ld %s -> %s (want %s), next %s %s, why \"%s\"\n", r->name,
+                   r->status, r->body, verdict_name[v], verdict_name[r->want], next.path,
                    next.body ? next.body : "(none)", why);
             failures++;
         }
