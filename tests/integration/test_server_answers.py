@@ -52,9 +52,9 @@ def until_error(env, *words, timeout=60):
     return wait_until(seen, timeout, "last_error with %s" % (words,), interval=0.2)
 
 
-def kept(env, b, n, dead_before=0):
+def kept(b, n, dead_before=0):
     assert b["dead_letter"] == dead_before, "dead-lettered: %s" % b
-    assert b["queued"] == n, "not kept in the queue (taken as delivered): %s" % b
+    assert b["queued"] == n, "not kept in the queue (taken as delivered?): %s" % b
     assert b["next_attempt_in_s"] <= RETRY_MAX_S, "next attempt beyond retry_max_s: %s" % b
 
 
@@ -88,7 +88,7 @@ def retry_after(env, value, prefix):
     batch = sales(prefix, 2)
     submit(env, batch)
     b = until_error(env, "HTTP 503")
-    kept(env, b, 2)
+    kept(b, 2)
     wait = b["next_attempt_in_s"]
     env.mock_post("/_mock/fault", {"mode": "none"})
     b = drained(env)  # the same daemon: nothing but the cap stood in the way
@@ -116,7 +116,7 @@ def scenario_redirect(env):
     wait_until(lambda: sum(r["status"] == 302 for r in env.mock_get("/_mock/requests")) >= 2
                or backend(env)["dead_letter"], 60, "a second 302")
     b = backend(env)
-    kept(env, b, 3)
+    kept(b, 3)
     err = b["last_error"]
     env.mock_post("/_mock/fault", {"mode": "none"})
     b = drained(env)
@@ -151,7 +151,7 @@ def scenario_contact_answers(env):
         try:
             b = until_error(env, "HTTP 200 from POST /contacts",
                             "answer without a valid contact id", words)
-            kept(env, b, 1, dead)
+            kept(b, 1, dead)
             seen.append(name)
         except AssertionError as e:  # the other answers are still tried
             failures.append("%s: %s" % (name, e))
@@ -179,7 +179,7 @@ def scenario_portal_200_to_activity(env):
                                    "headers": {"Content-Type": "text/html"}})
     submit(env, batch[1:])
     b = until_error(env, "HTTP 200 from POST /activities", "valid activity id")
-    kept(env, b, 1)
+    kept(b, 1)
     env.mock_post("/_mock/fault", {"mode": "none"})
     drained(env)
     return "a 200 page to POST /activities kept the sale; %d delivered once" % (
@@ -197,7 +197,7 @@ def scenario_base_url_extra_path(env):
     wait_until(lambda: sum(r["status"] == 404 for r in env.mock_get("/_mock/requests")) >= 2
                or backend(env)["dead_letter"], 60, "a second 404")
     b = backend(env)
-    kept(env, b, 5)
+    kept(b, 5)
     err = b["last_error"]
     assert "check base_url" in env.log(), env.log()
     env.write_config(base_url=right)
@@ -216,7 +216,7 @@ def scenario_405_pauses(env):
     batch = sales("MN", 2)
     submit(env, batch)
     b = until_error(env, "HTTP 405 from POST /contacts", "check base_url")
-    kept(env, b, 2)
+    kept(b, 2)
     env.mock_post("/_mock/fault", {"mode": "none"})
     b = drained(env)
     assert b["dead_letter"] == 0, b
