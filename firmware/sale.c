@@ -249,7 +249,22 @@ static const char *field_or_request(const struct scan *sc)
 static void path_grew(struct scan *sc, int n)
 {
     size_t room = sizeof sc->path - sc->pathlen;
-    sc->pathlen += n < 0 ? 0 : (size_t)n < room ? (size_t)n : room - 1;
+    if (n >= 0 && (size_t)n < room) {
+        sc->pathlen += (size_t)n;
+        return;
+    }
+    /* cut short: no half character at the end, the error must stay valid UTF-8 */
+    size_t end = sizeof sc->path - 1, lead = end;
+    while (lead > 0 && ((unsigned char)sc->path[lead - 1] & 0xC0) == 0x80)
+        lead--;
+    if (lead > 0 && (unsigned char)sc->path[lead - 1] >= 0xC0) {
+        unsigned char c = (unsigned char)sc->path[lead - 1];
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (lead - 1 + need > end)
+            end = lead - 1;
+    }
+    sc->path[end] = '\0';
+    sc->pathlen = end;
 }
 
 static void path_push_key(struct scan *sc, const char *key)

@@ -291,10 +291,12 @@ static void gen_txn(char *out)
         sprintf(out, "S%d-%04d%02d%02d-%04u", store, y, mo, d, seq % 10000);
     else if (k < 92)
         sprintf(out, "POS%d:%04d-%02d-%02d:%06u", till, y, mo, d, seq);
-    else /* a UUID: some tills key sales by one */
-        sprintf(out, "%08llx-%04x-4%03x-%04x-%012llx", (unsigned long long)(rng() & 0xffffffffu),
-                (unsigned)below(0x10000), (unsigned)below(0x1000),
-                0x8000u | (unsigned)below(0x4000), (unsigned long long)(rng() & 0xffffffffffffull));
+    else { /* a UUID: some tills key sales by one (drawn in order: arguments have none) */
+        unsigned long long u1 = rng() & 0xffffffffu;
+        unsigned u2 = below(0x10000), u3 = below(0x1000), u4 = 0x8000u | below(0x4000);
+        unsigned long long u5 = rng() & 0xffffffffffffull;
+        sprintf(out, "%08llx-%04x-4%03x-%04x-%012llx", u1, u2, u3, u4, u5);
+    }
 }
 
 struct tally {
