@@ -479,6 +479,9 @@ static void expect_card(struct misses *m, const char *what, const char *line)
 {
     int v = verdict(line);
     m->total++;
+    for (const char *p = err; v == 1 && *p; p++)
+        if (strspn(p, "0123456789") >= 4)
+            v = -1; /* the error repeats digits: never */
     if (v != 1) {
         m->missed++;
         if (m->missed <= 5)
