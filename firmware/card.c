@@ -3,15 +3,17 @@
 #include <stdint.h>
 #include <string.h>
 
-#define CARD_MIN 12 /* Maestro's shortest */
-#define CARD_MAX 19
+#define CARD_MIN  12 /* Maestro's shortest */
+#define CARD_MAX  19
+#define GROUP_MAX 6 /* the longest group of a printed card layout (4-6-5, 4-6-4) */
 
 #define LEN(n)       (1u << (n))
 #define LENS(lo, hi) ((LEN((hi) + 1) - 1) & ~(LEN(lo) - 1))
 
 /*
  * Issuer prefixes (IIN ranges) and the lengths each network issues. Where networks share a
- * prefix only the union matters. Sources: ISO/IEC 7812 and Wikipedia's "Payment card number" IIN
+ * prefix, or sources differ (Diners Club: 14-19 by Wikipedia, 14, 16 and 19 by Braintree), the
+ * union is taken. Sources: ISO/IEC 7812 and Wikipedia's "Payment card number" IIN
  * table; Mastercard's rules for Maestro (50, 56-69, 12-19 digits, which covers Switch/Solo,
  * Bancontact, Dankort, Elo, Hipercard, Cabal, Verve and RuPay numbers in those ranges) and for
  * the 2-series (2221-2720); Braintree's credit-card-type table (Visa 16, 18, 19; legacy JCB 1800
@@ -194,8 +196,13 @@ static int add_group(struct window *w, const char *g, int n)
     w->start[w->ngroups++] = (uint8_t)w->ndigits;
     memcpy(w->d + w->ndigits, g, (size_t)n);
     w->ndigits += n;
+    int longest = 0;
     for (int k = w->ngroups - 1; k >= 0; k--) {
         int len = w->ndigits - w->start[k];
+        int glen = (k + 1 < w->ngroups ? w->start[k + 1] : w->ndigits) - w->start[k];
+        longest = glen > longest ? glen : longest;
+        if (w->ngroups - k >= 3 && longest > GROUP_MAX)
+            break; /* card.h: "S305-20240922-6820" */
         if (len >= CARD_MIN && card_pan_valid(w->d + w->start[k], (size_t)len))
             return 1;
     }

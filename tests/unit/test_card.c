@@ -97,6 +97,13 @@ static void test_grouped(void **state)
                                                                                     minus */
         {"\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 1111 1111 1111", 1}, /* fullwidth */
         {"\xd9\xa4\xd9\xa1\xd9\xa1\xd9\xa1 1111 1111 1111", 1}, /* Arabic-Indic digits */
+        {"41111111 11111111", 1},                               /* any split into two groups */
+        {"411111111111 1111", 1},
+        {"4111 111111 111111", 1}, /* three groups of up to 6 digits */
+        /* three groups or more with one longer than 6: not how cards are written, but how
+         * identifiers carrying a date are (305202409226820 is a Diners-range Luhn-valid 15) */
+        {"S305-20240922-6820", 0},
+        {"4111 11111111 1111", 0},
         {"4111:1111:1111:1111", 0}, /* a colon is no grouping character: times are */
         {"4111 x 1111 1111 1111", 0},
     };

@@ -111,7 +111,8 @@ static int ref_is_card(const char *d)
 
 /*
  * The same, however the value's digits are grouped: any run of whole digit groups joined by
- * grouping characters (the corpora use - . _ / and spaces) that is a card number.
+ * grouping characters (the corpora use - . _ / and spaces) that is a card number, no group
+ * longer than 6 digits where there are three or more (card.h).
  */
 static int ref_holds_card(const char *v)
 {
@@ -129,9 +130,13 @@ static int ref_holds_card(const char *v)
             p += n;
             for (int first = 0; first < ng; first++) {
                 char d[64] = "";
-                for (int k = first; k < ng && strlen(d) + strlen(groups[k]) < sizeof d; k++)
+                size_t longest = 0;
+                for (int k = first; k < ng && strlen(d) + strlen(groups[k]) < sizeof d; k++) {
                     strcat(d, groups[k]);
-                if (ref_is_card(d))
+                    longest = strlen(groups[k]) > longest ? strlen(groups[k]) : longest;
+                }
+                /* three groups or more: as cards are written, none longer than 6 digits */
+                if ((ng - first < 3 || longest <= 6) && ref_is_card(d))
                     return 1;
             }
             continue;
