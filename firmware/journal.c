@@ -740,11 +740,12 @@ static int find_block_size(struct journal *j, uint32_t fresh, char *err, size_t 
             }
             if (get32(b) != BLOCK_MAGIC || crc32_update(0, b, 36) != get32(b + 36))
                 continue;
+            /* The same words as find_ring's, numbering positions by the step of the search. */
             if (get16(b + 4) > JOURNAL_FORMAT_VERSION) {
                 snprintf(err, errlen,
-                         "the block at byte %llu was written by a newer journal format; refusing "
-                         "to touch it (upgrade the firmware)",
-                         (unsigned long long)at);
+                         "block %llu was written by a newer journal format; refusing to touch it "
+                         "(upgrade the firmware)",
+                         (unsigned long long)(at / step));
                 return -EPROTO;
             }
             if (get16(b + 4) < 1 || get16(b + 6) != BLOCK_HDR)
@@ -752,10 +753,9 @@ static int find_block_size(struct journal *j, uint32_t fresh, char *err, size_t 
             uint32_t size = get32(b + 28);
             if (!is_block_size(size, geo) || geo->size / size < 4) {
                 snprintf(err, errlen,
-                         "the block at byte %llu was written with blocks of %u bytes, which this "
-                         "device's erase size (%u) cannot hold; refusing to touch it (fix "
-                         "journal geometry in the config)",
-                         (unsigned long long)at, size, geo->erase_size);
+                         "block %llu was written with another erase/program size; refusing to "
+                         "touch it (fix journal geometry in the config)",
+                         (unsigned long long)(at / step));
                 return -EPROTO;
             }
             j->block_size = size;
