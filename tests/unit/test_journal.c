@@ -434,8 +434,21 @@ static void largest_line_on(uint32_t erase_size, uint32_t prog_size)
         assert_int_equal(
             journal_sale_done(&j, 0, &got, i ? "HTTP 422: a dead letter copies it" : NULL), 0);
     }
+    /* The bound itself, with the longest txn: stored, and its dead letter written. */
+    assert_int_equal(j.max_body, JOURNAL_MAX_BODY);
+    static char body[JOURNAL_MAX_BODY];
+    memset(body, 'b', sizeof body);
+    char txn[JOURNAL_MAX_TXN + 1];
+    memset(txn, 'T', JOURNAL_MAX_TXN);
+    txn[JOURNAL_MAX_TXN] = '\0';
+    assert_int_equal(journal_append_sale(&j, txn, body, sizeof body, 8, &seq), 0);
+    assert_int_equal(journal_append_sale(&j, txn, body, sizeof body + 1, 8, &seq), -EMSGSIZE);
+    struct journal_sale got;
+    assert_int_equal(journal_next_sale(&j, 0, &got), 1);
+    assert_int_equal(got.body_len, sizeof body);
+    assert_int_equal(journal_sale_done(&j, 0, &got, "HTTP 422: the largest dead letter"), 0);
     assert_int_equal(journal_check(&j), 0);
-    assert_int_equal(j.report.sales, 2);
+    assert_int_equal(j.report.sales, 3);
     assert_int_equal(j.report.corrupt_records, 0);
     printf("erase %u, program %u: a %zu-byte body from a 65536-byte line stored in blocks of "
            "%u bytes\n",
@@ -462,6 +475,8 @@ static void test_largest_line_fits_64k_erase(void **state)
 {
     (void)state;
     largest_line_on(65536, 16);
+    largest_line_on(32768, 4096); /* the largest program unit the configuration allows */
+    largest_line_on(262144, 4096);
 }
 
 /*
@@ -529,6 +544,70 @@ static void test_duplicate_compares_the_whole_txn(void **state)
     assert_true(journal_find_txn(&j, "ab"));
     if (journal_find_txn(&j, "a"))
         fail_msg("\"a\" was answered a duplicate of the stored txn \"a\\0b\"");
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+/*
+ * Upgrade: a journal that firmware before format 3 wrote (format 2, blocks of one erase block) on
+ * a partition where a blank device now gets 128 KiB blocks. Mount must take the journal's own
+ * block size from its headers, even when every header at a 128 KiB boundary is gone, and never
+ * erase or misread it; it goes on working, refusing only the sales its blocks cannot hold.
+ */
+static void test_upgrade_keeps_the_journals_block_size(void **state)
+{
+    (void)state;
+    static const struct hal_flash_geometry geo = {1u << 20, 4096, 16};
+    struct hal_flash *f = flash_ram_create(&geo);
+    struct journal j;
+    assert_int_equal(journal_mount_blocks(&j, f, 4096, ids, 2, err, sizeof err), 0);
+    for (unsigned i = 0; i < 60; i++)
+        assert_int_equal(append_n(&j, i), 0);
+    uint32_t used = j.used;
+    assert_true(used >= 3);
+    journal_unmount(&j);
+    /* As format 2 firmware wrote it: version 2 in every header. */
+    static uint8_t blk[4096];
+    for (uint32_t b = 0; b < geo.size / 4096; b++) {
+        assert_int_equal(hal_flash_read(f, (uint64_t)b * 4096, blk, sizeof blk), 0);
+        uint32_t crc;
+        memcpy(&crc, blk + 36, 4);
+        if (crc != crc32_update(0, blk, 36))
+            continue;
+        blk[4] = 2;
+        crc = crc32_update(0, blk, 36);
+        memcpy(blk + 36, &crc, 4);
+        assert_int_equal(hal_flash_erase(f, b), 0);
+        assert_int_equal(hal_flash_prog(f, (uint64_t)b * 4096, blk, sizeof blk), 0);
+    }
+    /* Block 0's header lost to a cut erase: no header is left at a 128 KiB boundary. */
+    assert_int_equal(hal_flash_erase(f, 0), 0);
+    uint64_t progs = flash_ram_stats(f)->progs, erases = flash_ram_stats(f)->erases;
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    assert_int_equal(flash_ram_stats(f)->progs, progs);
+    assert_int_equal(flash_ram_stats(f)->erases, erases);
+    assert_int_equal(j.block_size, 4096);
+    assert_int_equal(j.nblocks, 256);
+    assert_int_equal(j.used, used - 1);
+    assert_true(j.max_body < JOURNAL_MAX_BODY);
+    assert_int_equal(journal_check(&j), 0);
+    assert_int_equal(j.report.corrupt_records, 0);
+    uint64_t kept = j.report.sales;
+    assert_true(kept > 30);
+    assert_true(journal_find_txn(&j, "t00059"));
+    /* It keeps working with its own blocks; a sale they cannot hold is refused as before. */
+    for (unsigned i = 60; i < 200; i++)
+        assert_int_equal(append_n(&j, i), 0);
+    static char big[8192];
+    memset(big, 'x', sizeof big);
+    uint64_t seq;
+    assert_int_equal(journal_append_sale(&j, "big", big, sizeof big, 1, &seq), -EMSGSIZE);
+    journal_unmount(&j);
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    assert_int_equal(j.block_size, 4096);
+    assert_int_equal(journal_check(&j), 0);
+    assert_int_equal(j.report.sales, kept + 140);
+    assert_int_equal(j.report.corrupt_records, 0);
     journal_unmount(&j);
     hal_flash_close(f);
 }
@@ -1066,6 +1145,7 @@ int main(void)
         cmocka_unit_test(test_largest_line_fits_64k_erase),
         cmocka_unit_test(test_duplicate_is_the_same_txn_read_back),
         cmocka_unit_test(test_duplicate_compares_the_whole_txn),
+        cmocka_unit_test(test_upgrade_keeps_the_journals_block_size),
         cmocka_unit_test(test_newer_format_is_refused_untouched),
         cmocka_unit_test(test_other_geometry_is_refused),
         cmocka_unit_test(test_mount_reads_are_bounded),
