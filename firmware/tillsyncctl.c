@@ -163,13 +163,13 @@ static int verify(const char *config_path)
            cfg.journal_path, j.nblocks, j.block_size, j.block_size / j.erase_size, j.prog_size);
     uint32_t fresh = journal_default_block_size(&flash->geo);
     if (j.max_body < JOURNAL_MAX_BODY && fresh > j.block_size)
-        printf("limit     sales over %u bytes (normalised) are refused: firmware before format 3 "
-               "made these blocks; once everything is delivered, erase the journal and the "
-               "daemon starts it again with blocks of %u bytes, which hold any valid sale\n",
+        printf("limit     a sale longer than %u bytes normalised may be refused: firmware before "
+               "format 3 made these blocks; once everything is delivered, erase the journal and "
+               "the daemon starts it again with blocks of %u bytes, which hold any valid sale\n",
                j.max_body, fresh);
     else if (j.max_body < JOURNAL_MAX_BODY)
-        printf("limit     sales over %u bytes (normalised) are refused: journal.size holds fewer "
-               "than 4 blocks of %u bytes, which would hold any valid sale\n",
+        printf("limit     a sale longer than %u bytes normalised may be refused: journal.size "
+               "holds fewer than 4 blocks of %u bytes, which would hold any valid sale\n",
                j.max_body,
                journal_default_block_size(&(struct hal_flash_geometry){
                    UINT64_MAX, flash->geo.erase_size, flash->geo.prog_size}));
