@@ -320,11 +320,26 @@ def case_pos_socket_is_control_socket(env, extra):
 # ---- observation 3: intake lock-out ------------------------------------------------------------
 
 def hold_connections(path, n):
+    """n connections to path, each connected before the next (a Unix socket's connect fails with
+    EAGAIN, never waits, while the backlog is full: try again until the daemon has taken one)."""
     held = []
     for _ in range(n):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(60)  # blocks while the backlog is full, until the daemon accepts
-        s.connect(path)
+        s.setblocking(False)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                s.connect(path)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    s.close()
+                    for h in held:
+                        h.close()
+                    raise AssertionError("%s: backlog full for 60 s after %d connections"
+                                         % (path, len(held)))
+                time.sleep(0.005)
+        s.setblocking(True)
         held.append(s)
     return held
 
