@@ -125,21 +125,19 @@ static int verify(const char *config_path)
         fprintf(stderr, "tillsyncctl: %s\n", err);
         return 2;
     }
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", cfg.control_socket);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-        close(fd);
-        fprintf(stderr, "tillsyncctl: tillsyncd is running; stop it first (verify reads the "
-                        "journal offline, as the daemon left it)\n");
-        return 2;
-    }
-    if (fd >= 0)
-        close(fd);
+    /* Opened read-only under a shared lock: the running daemon's exclusive one refuses it. */
     struct board_flash_params fp = {cfg.journal_driver,     cfg.journal_path,      cfg.journal_size,
                                     cfg.journal_erase_size, cfg.journal_prog_size, 1};
     struct hal_flash *flash = NULL;
-    if (board_flash_open(&fp, &flash, err, sizeof err) != 0) {
+    int rc = board_flash_open(&fp, &flash, err, sizeof err);
+    if (rc == -EBUSY) {
+        fprintf(stderr,
+                "tillsyncctl: journal: %s: tillsyncd is running; stop it first (verify "
+                "reads the journal offline, as the daemon left it)\n",
+                err);
+        return 2;
+    }
+    if (rc != 0) {
         fprintf(stderr, "tillsyncctl: journal: %s\n", err);
         return 2;
     }
