@@ -170,6 +170,13 @@ int unix_listener_accept(struct unix_listener *l)
     }
 }
 
+void unix_listener_release(struct unix_listener *l, int fd)
+{
+    close(fd);
+    if (l->reserve < 0 && l->fd >= 0)
+        l->reserve = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+}
+
 void unix_listener_pause(struct unix_listener *l, unsigned ms)
 {
     l->resume_ms = ms ? now_ms() + ms : 0;

@@ -57,10 +57,10 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void conn_close(struct conn *c)
+static void conn_close(struct intake_unix *u, struct conn *c)
 {
     if (c->fd >= 0)
-        close(c->fd);
+        unix_listener_release(&u->listener, c->fd);
     free(c->in);
     free(c->out);
     memset(c, 0, sizeof *c);
@@ -114,6 +114,7 @@ static int iu_reply(struct hal_intake *src, uint32_t id, const char *line, size_
     c->out[c->out_len + len] = '\n';
     c->out_len += len + 1;
     conn_flush(c);
+    unix_listener_pause(&u->listener, 0); /* a request is done: its connection may give way */
     return 0;
 }
 
@@ -168,7 +169,7 @@ static struct conn *make_room(struct intake_unix *u, uint64_t now)
     }
     struct conn *victim = idle ? idle : stalled;
     if (victim)
-        conn_close(victim);
+        conn_close(u, victim);
     return victim;
 }
 
@@ -192,9 +193,10 @@ static void accept_waiting(struct intake_unix *u)
         }
         int fd = unix_listener_accept(&u->listener);
         if (fd < 0) {
-            if ((errno == EMFILE || errno == ENFILE) && make_room(u, now))
+            int e = errno;
+            if ((e == EMFILE || e == ENFILE) && make_room(u, now))
                 continue; /* that freed a descriptor too */
-            if (errno != EAGAIN)
+            if (e != EAGAIN)
                 unix_listener_pause(&u->listener, FULL_PAUSE_MS); /* not a spin on poll */
             return;
         }
@@ -238,7 +240,7 @@ static void deliver_lines(struct intake_unix *u, struct conn *c)
 static void read_conn(struct intake_unix *u, struct conn *c)
 {
     if (!c->in && !(c->in = malloc(IN_BUF))) {
-        conn_close(c);
+        conn_close(u, c);
         return;
     }
     while (!c->eof && c->out_len < OUT_HIGH_MARK) {
@@ -291,7 +293,7 @@ static void iu_dispatch(struct hal_intake *src, const struct pollfd *fds, int n)
             else if (c->in_len && c->out_len < OUT_HIGH_MARK)
                 deliver_lines(u, c); /* lines held back while replies were pending */
             if (c->eof && c->out_len == 0) {
-                conn_close(c);
+                conn_close(u, c);
                 unix_listener_pause(&u->listener, 0); /* a slot and a descriptor are free */
             }
         }
@@ -311,7 +313,7 @@ static void iu_close(struct hal_intake *src)
             continue;
         /* Best effort: a reply already earned is worth one last blocking-free attempt. */
         conn_flush(c);
-        conn_close(c);
+        conn_close(u, c);
     }
     free(u);
 }

@@ -36,9 +36,9 @@ struct control {
     struct client clients[MAX_CLIENTS];
 };
 
-static void client_close(struct client *cl)
+static void client_close(struct control *c, struct client *cl)
 {
-    close(cl->fd);
+    unix_listener_release(&c->listener, cl->fd);
     free(cl->out);
     memset(cl, 0, sizeof *cl);
     cl->fd = -1;
@@ -85,7 +85,7 @@ static void serve(struct control *c, struct client *cl)
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (r <= 0) {
-            client_close(cl);
+            client_close(c, cl);
             return;
         }
         cl->in_len += (size_t)r;
@@ -100,7 +100,7 @@ static void serve(struct control *c, struct client *cl)
         cl->out = malloc(n + 1);
         if (!cl->out) {
             free(body);
-            client_close(cl);
+            client_close(c, cl);
             return;
         }
         memcpy(cl->out, body ? body : "", n);
@@ -116,7 +116,7 @@ static void serve(struct control *c, struct client *cl)
             break;
         cl->out_off += (size_t)w;
     }
-    client_close(cl);
+    client_close(c, cl);
 }
 
 /* A free slot, else the oldest client's, preferring one that has not been answered yet. */
@@ -132,7 +132,7 @@ static struct client *make_room(struct control *c)
             (answered == oldest_answered && cl->since_ms < oldest->since_ms))
             oldest = cl;
     }
-    client_close(oldest);
+    client_close(c, oldest);
     return oldest;
 }
 
@@ -146,7 +146,7 @@ static void accept_waiting(struct control *c)
             /* Out of descriptors even with the reserve: one client gives way for the new. */
             for (int i = 0; i < MAX_CLIENTS && fd < 0; i++)
                 if (c->clients[i].fd >= 0) {
-                    client_close(&c->clients[i]);
+                    client_close(c, &c->clients[i]);
                     fd = unix_listener_accept(&c->listener);
                 }
         }
@@ -189,7 +189,7 @@ void control_close(struct control *c)
         return;
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (c->clients[i].fd >= 0)
-            client_close(&c->clients[i]);
+            client_close(c, &c->clients[i]);
     unix_listener_close(&c->listener);
     free(c);
 }

@@ -66,7 +66,15 @@ static char *ask(const char *path, const char *request)
             close(fd);
         return NULL;
     }
-    dprintf(fd, "%s\n", request);
+    /* MSG_NOSIGNAL: a daemon that closed first is reported, not a silent death by SIGPIPE. */
+    char line[160];
+    int n = snprintf(line, sizeof line, "%s\n", request);
+    if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
+        fprintf(stderr, "tillsyncctl: daemon at %s closed the connection: %s\n", path,
+                strerror(errno));
+        close(fd);
+        return NULL;
+    }
     size_t cap = 65536, len = 0;
     char *buf = malloc(cap);
     ssize_t r;

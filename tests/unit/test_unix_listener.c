@@ -239,11 +239,14 @@ static void test_descriptor_limit(void **state)
     assert_int_equal(unix_listener_poll_fd(&l), -1);
     unix_listener_pause(&l, 0);
     assert_int_equal(unix_listener_poll_fd(&l), l.fd);
-    close(filler[--n]); /* a descriptor freed: the connection is taken */
+    /* A connection closed through the listener refills the reserve with its descriptor. */
+    assert_int_equal(l.reserve, -1);
+    unix_listener_release(&l, fd);
+    assert_true(l.reserve >= 0);
+    assert_int_equal(dup(0), -1); /* taken by the reserve, none left over */
     int fd2 = unix_listener_accept(&l);
     assert_true(fd2 >= 0);
-    close(fd2);
-    close(fd);
+    unix_listener_release(&l, fd2);
     while (n > 0)
         close(filler[--n]);
     close(c1);

@@ -47,6 +47,13 @@ int unix_listener_pending(struct unix_listener *l);
  */
 int unix_listener_accept(struct unix_listener *l);
 
+/*
+ * Closes a connection accepted from l. If the reserve was spent, the descriptor just freed is
+ * taken back for it at once, before anything else in the process can take it: a listener whose
+ * connections are all closed always has its reserve again.
+ */
+void unix_listener_release(struct unix_listener *l, int fd);
+
 /* Stops offering the socket to poll for ms milliseconds; 0 resumes now. */
 void unix_listener_pause(struct unix_listener *l, unsigned ms);
 
