@@ -7,8 +7,10 @@ hostile or sloppy POS application must not lose an acknowledged sale nor lock th
 - a second daemon while the first is stopped (SIGSTOP) with full listen backlogs: it refuses, and
   the first's sockets are left alone (same configuration, and a different journal with the same
   sockets: the socket rule on its own);
-- pos_socket at a regular file, control_socket at the journal image, pos_socket equal to
-  control_socket: refused with the path named, nothing deleted;
+- pos_socket or control_socket at a regular file: refused naming the path (the socket code's
+  own rule), nothing deleted; control_socket at the journal image (its path, a symlink, a hard
+  link) and pos_socket equal to control_socket: refused, by the configuration check (exit 2) or
+  the socket code (exit 1), the image untouched;
 - 32 and 1,000 idle POS connections, a POS leaking one connection per sale, a request held half
   sent: a new connection's sale is still answered;
 - idle control connections: tillsyncctl still answers;
@@ -260,7 +262,9 @@ def case_stopped_daemon_full_backlog(env, extra):
 
 # ---- observation 2: socket paths -----------------------------------------------------------
 
-def refused_naming(env, extra, cfg, path, name):
+def refused_naming(env, extra, cfg, path, name, keys=()):
+    """The daemon must refuse to start: exit 1 naming path (the socket code), or exit 2 with the
+    configuration check's line naming the keys."""
     p = extra.start(cfg, name)
     rc = wait_exit(p)
     if rc is None:
@@ -268,23 +272,27 @@ def refused_naming(env, extra, cfg, path, name):
         p.wait()
         raise AssertionError("the daemon started with %s taken over" % path)
     log = read(p.log_path)
-    assert rc in (1, 2) and path in log, (rc, log)
+    assert (rc == 1 and path in log) or (rc == 2 and keys and all(k in log for k in keys)), \
+        (rc, log)
     return log.strip().splitlines()[-1]
 
 
-def case_pos_socket_regular_file(env, extra):
+def case_socket_at_regular_file(env, extra):
     env.port = 9
     env.write_config()
     precious = os.path.join(env.dir, "orders.csv")
-    with open(precious, "w") as f:
-        f.write("till,total\nT042,250\n")
-    cfg = derived_config(env, "file.json", lambda c: c["intake"].update(pos_socket=precious))
-    try:
-        line = refused_naming(env, extra, cfg, precious, "file.log")
-    finally:
-        assert os.path.isfile(precious) and read(precious) == "till,total\nT042,250\n", \
-            "%s was deleted or changed" % precious
-    return line
+    lines = []
+    for key, change in (("pos_socket", lambda c: c["intake"].update(pos_socket=precious)),
+                        ("control_socket", lambda c: c.update(control_socket=precious))):
+        with open(precious, "w") as f:
+            f.write("till,total\nT042,250\n")
+        cfg = derived_config(env, "file.json", change)
+        try:
+            lines.append(refused_naming(env, extra, cfg, precious, "file.log"))
+        finally:
+            assert os.path.isfile(precious) and read(precious) == "till,total\nT042,250\n", \
+                "%s at a regular file: it was deleted or changed" % key
+    return "; ".join(lines)
 
 
 def file_digest(path):
@@ -300,16 +308,29 @@ def case_control_socket_is_journal(env, extra):
     env.kill_daemon(signal.SIGTERM)
     journal = os.path.join(env.dir, "journal.img")
     before = file_digest(journal)
-    cfg = derived_config(env, "ctl-journal.json", lambda c: c.update(control_socket=journal))
-    try:
-        line = refused_naming(env, extra, cfg, journal, "ctl-journal.log")
-    finally:
-        assert os.path.isfile(journal) and file_digest(journal) == before, \
-            "the journal image was deleted or changed"
+    # The same path, and other names for the same file (which a comparison of the configured
+    # strings does not see): each refused, the image untouched.
+    symlink, hardlink = os.path.join(env.dir, "ctl-sym.sock"), os.path.join(env.dir, "ctl-hard")
+    os.symlink(journal, symlink)
+    os.link(journal, hardlink)
+    lines = []
+    for what, path in (("the journal's path", journal), ("a symlink to it", symlink),
+                       ("a hard link to it", hardlink)):
+        cfg = derived_config(env, "ctl-journal.json", lambda c: c.update(control_socket=path))
+        try:
+            lines.append("%s: %s" % (what, refused_naming(env, extra, cfg, path,
+                                                          "ctl-journal.log",
+                                                          ("control_socket", "journal"))))
+        finally:
+            assert os.path.isfile(journal) and file_digest(journal) == before, \
+                "control_socket at %s: the journal image was deleted or changed" % what
+            assert os.path.lexists(path), "control_socket at %s: %s was removed" % (what, path)
+    os.unlink(symlink)
+    os.unlink(hardlink)
     env.start_daemon()
     drained(env)
     delivered_once(env, acked)
-    return line
+    return "; ".join(lines)
 
 
 def case_pos_socket_is_control_socket(env, extra):
@@ -317,7 +338,8 @@ def case_pos_socket_is_control_socket(env, extra):
     env.write_config()
     cfg = derived_config(env, "same.json",
                          lambda c: c["intake"].update(pos_socket=env.ctl_socket))
-    return refused_naming(env, extra, cfg, env.ctl_socket, "same.log")
+    return refused_naming(env, extra, cfg, env.ctl_socket, "same.log",
+                          ("control_socket", "intake.pos_socket"))
 
 
 # ---- observation 3: intake lock-out ------------------------------------------------------------
@@ -525,7 +547,7 @@ def case_line_limit_exact(env, extra):
 CASES = [
     ("two daemons, one journal", case_two_daemons_one_journal),
     ("a stopped daemon with full backlogs", case_stopped_daemon_full_backlog),
-    ("pos_socket at a regular file", case_pos_socket_regular_file),
+    ("pos_socket or control_socket at a regular file", case_socket_at_regular_file),
     ("control_socket at the journal image", case_control_socket_is_journal),
     ("pos_socket equal to control_socket", case_pos_socket_is_control_socket),
     ("32 and 1,000 idle POS connections", case_idle_pos_connections),
