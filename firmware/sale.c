@@ -241,9 +241,12 @@ static int scan_string(struct scan *sc, size_t *n, int *nul)
     return 0;
 }
 
+/* The field an error names. Keys are the POS's own text: a path joined from them with dots, or cut
+ * short inside a digit run, can spell a card number no key held whole, and an error never shows
+ * one. */
 static const char *field_or_request(const struct scan *sc)
 {
-    return sc->pathlen ? sc->path : "request";
+    return sc->pathlen && !card_number_in(sc->path, sc->pathlen) ? sc->path : "request";
 }
 
 static void path_grew(struct scan *sc, int n)
@@ -371,9 +374,10 @@ static int scan_value(struct scan *sc, int depth)
         if (scan_string(sc, &n, &nul))
             return -1;
         if (nul)
-            return fail(sc->c, "%s: must not contain U+0000", sc->path);
+            return fail(sc->c, "%s: must not contain U+0000", field_or_request(sc));
         if (at_sku(sc) ? card_number_in_sku(sc->text, n) : card_number_in(sc->text, n))
-            return fail(sc->c, "%s: is a payment card number; card data is never stored", sc->path);
+            return fail(sc->c, "%s: is a payment card number; card data is never stored",
+                        field_or_request(sc));
         return 0;
     }
     const char *start = sc->p;
@@ -381,7 +385,8 @@ static int scan_value(struct scan *sc, int depth)
         sc->p++;
     if (sc->p > start) {
         if (card_number_in_json_number(start, (size_t)(sc->p - start)))
-            return fail(sc->c, "%s: is a payment card number; card data is never stored", sc->path);
+            return fail(sc->c, "%s: is a payment card number; card data is never stored",
+                        field_or_request(sc));
         return 0;
     }
     while (sc->p < sc->end && *sc->p >= 'a' && *sc->p <= 'z') /* true, false, null */
