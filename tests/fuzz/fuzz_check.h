@@ -1,0 +1,21 @@
+/*
+ * What every harness needs: an invariant that fails says which one, then aborts, so libFuzzer
+ * keeps the input as a crash and prints the stack.
+ */
+#ifndef TILLSYNC_FUZZ_CHECK_H
+#define TILLSYNC_FUZZ_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define FUZZ_CHECK(cond, ...)                                                                      \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: invariant broken: %s: ", __FILE__, __LINE__, #cond);           \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#endif
