@@ -1,7 +1,7 @@
 /*
  * journal_mount of an arbitrary flash image, through the RAM flash driver, then what the daemon
  * does next: verify (journal_check), deliver (next_sale, done, dead letters, a requeue), append.
- * The input is the image from offset 0; the rest of the device reads erased.
+ * The input is laid out on the device as fuzz_journal.h says: the first bytes of each block.
  *
  * Every header and payload carries a CRC, which random mutation breaks at once: alone, the
  * fuzzer would only ever show mount damaged records. So half of the mutations are followed by
@@ -26,8 +26,6 @@
 
 #define NEW_SALES 3
 #define MAX_WALK  100000 /* more sales than the image can hold: a walk that long does not end */
-
-static const struct hal_flash_geometry geometry = FUZZ_JOURNAL_GEOMETRY;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
@@ -57,12 +55,13 @@ static uint32_t round_up(uint32_t v, uint32_t unit)
     return (v + unit - 1) / unit * unit;
 }
 
-static void repair_crcs(uint8_t *image, size_t size)
+/* On an input: blocks' first FUZZ_JOURNAL_CHUNK bytes, one after the other. */
+static void repair_crcs(uint8_t *input, size_t size)
 {
-    const uint32_t block_size = geometry.erase_size, unit = geometry.prog_size;
-    for (size_t block = 0; block < size; block += block_size) {
-        uint8_t *b = image + block;
-        size_t avail = size - block < block_size ? size - block : block_size;
+    const uint32_t unit = fuzz_journal_geometry.prog_size;
+    for (size_t chunk = 0; chunk < size; chunk += FUZZ_JOURNAL_CHUNK) {
+        uint8_t *b = input + chunk;
+        size_t avail = size - chunk < FUZZ_JOURNAL_CHUNK ? size - chunk : FUZZ_JOURNAL_CHUNK;
         if (avail >= BLOCK_HDR && memcmp(b, BLOCK_MAGIC, 4) == 0)
             put32(b + 36, crc32_update(0, b, 36));
         for (uint32_t off = round_up(BLOCK_HDR, unit); off + REC_HDR <= avail;) {
@@ -147,13 +146,15 @@ static void read_back(struct journal *j, const uint64_t *seq, unsigned appended)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t image[1 << 20], after[1 << 20];
-    const size_t n = (size_t)geometry.size;
-    if (size > n)
+    static uint8_t image[8 << 20], after[8 << 20];
+    const size_t n = (size_t)fuzz_journal_geometry.size;
+    if (n > sizeof image || size > n / FUZZ_JOURNAL_BLOCK * FUZZ_JOURNAL_CHUNK)
         return 0;
-    memcpy(image, data, size);
-    memset(image + size, 0xFF, n - size);
-    struct hal_flash *f = flash_ram_create(&geometry);
+    memset(image, 0xFF, n);
+    for (size_t at = 0; at < size; at += FUZZ_JOURNAL_CHUNK)
+        memcpy(image + at / FUZZ_JOURNAL_CHUNK * FUZZ_JOURNAL_BLOCK, data + at,
+               size - at < FUZZ_JOURNAL_CHUNK ? size - at : FUZZ_JOURNAL_CHUNK);
+    struct hal_flash *f = flash_ram_create(&fuzz_journal_geometry);
     if (!f || hal_flash_prog(f, 0, image, n) != 0)
         abort();
 

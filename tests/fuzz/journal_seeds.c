@@ -1,8 +1,8 @@
 /*
  * Writes the seed corpus of fuzz_journal_mount: images the journal itself wrote on the fuzzing
  * geometry, in the states mount must recover (sales, delivery marks, dead letters, a requeue, a
- * wrapped ring, a full one, appends cut by power loss). Trailing erased bytes are left out: the
- * harness pads an image with them.
+ * wrapped ring, a full one, appends cut by power loss), laid out as the harness reads an input
+ * (the first FUZZ_JOURNAL_CHUNK bytes of each block). Trailing erased bytes are left out.
  * usage: journal_seeds DIR
  */
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include "fuzz_journal.h"
 #include "journal.h"
 
-static const struct hal_flash_geometry geometry = FUZZ_JOURNAL_GEOMETRY;
 static const char *dir;
 static unsigned next_txn;
 
@@ -66,9 +65,13 @@ static unsigned deliver(struct journal *j, unsigned b, unsigned max, const char 
 static void save(struct hal_flash *f, const char *name)
 {
     static uint8_t image[1 << 20];
-    size_t n = (size_t)geometry.size;
-    if (n > sizeof image || hal_flash_read(f, 0, image, n))
-        die("read", 0);
+    size_t n = 0;
+    for (uint64_t block = 0; block < fuzz_journal_geometry.size; block += FUZZ_JOURNAL_BLOCK) {
+        if (n + FUZZ_JOURNAL_CHUNK > sizeof image ||
+            hal_flash_read(f, block, image + n, FUZZ_JOURNAL_CHUNK))
+            die("read", 0);
+        n += FUZZ_JOURNAL_CHUNK;
+    }
     while (n > 0 && image[n - 1] == 0xFF)
         n--;
     char path[4096];
@@ -94,7 +97,7 @@ int main(int argc, char **argv)
     dir = argv[1];
     struct journal j;
 
-    struct hal_flash *f = flash_ram_create(&geometry);
+    struct hal_flash *f = flash_ram_create(&fuzz_journal_geometry);
     mount(&j, f);
     append(&j);
     save(f, "one-sale");
@@ -116,9 +119,10 @@ int main(int argc, char **argv)
     hal_flash_close(f);
 
     /* Around the ring a few times, then a backlog. */
-    f = flash_ram_create(&geometry);
+    f = flash_ram_create(&fuzz_journal_geometry);
     mount(&j, f);
-    while (flash_ram_stats(f)->erases < 3 * geometry.size / geometry.erase_size) {
+    while (flash_ram_stats(f)->erases <
+           3 * fuzz_journal_geometry.size / fuzz_journal_geometry.erase_size) {
         if (append(&j))
             die("append", 0);
         deliver(&j, 0, 100, NULL);
@@ -140,7 +144,7 @@ int main(int argc, char **argv)
     /* Appends and block changes cut by power loss, whole and torn. */
     static const unsigned cuts[] = {3, 7, 12, 20};
     for (unsigned c = 0; c < sizeof cuts / sizeof *cuts; c++) {
-        f = flash_ram_create(&geometry);
+        f = flash_ram_create(&fuzz_journal_geometry);
         mount(&j, f);
         flash_ram_cut_power_at(f, cuts[c], c & 1, c + 1);
         while (!flash_ram_power_is_cut(f)) {

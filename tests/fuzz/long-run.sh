@@ -5,14 +5,15 @@
 #   cmake --preset fuzz && cmake --build --preset fuzz -j2
 # usage: tests/fuzz/long-run.sh HARNESS RUNS [JOBS] [libFuzzer flags...]
 #   e.g. tests/fuzz/long-run.sh pos_line 10000000 1
-# Work directory: build/fuzz/long-run/HARNESS: logs (fuzz-N.log), the grown corpus, and each
+# Work directory: build/fuzz/long-run/HARNESS (or $TILLSYNC_FUZZ_BUILD/long-run/HARNESS): logs (fuzz-N.log), the grown corpus, and each
 # run's crash artifacts (artifacts/DATE-TIME/). A crash
 # worth keeping goes into tests/fuzz/regressions/HARNESS/ (ctest replays it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=${1:?harness, e.g. pos_line} runs=${2:?number of executions} jobs=${3:-1}
 shift $(($# < 3 ? $# : 3))
-src=$PWD/tests/fuzz bin=$PWD/build/fuzz/tests/fuzz/fuzz_$name
+build=${TILLSYNC_FUZZ_BUILD:-$PWD/build/fuzz} # another build of the harnesses, if set
+src=$PWD/tests/fuzz bin=$build/tests/fuzz/fuzz_$name
 [ -x "$bin" ] || { echo "no $bin: build the fuzz preset first" >&2; exit 2; }
 case $name in
   pos_line) max_len=4096 ;;
@@ -21,7 +22,7 @@ case $name in
   journal_mount) max_len=16384 ;;
   *) max_len=4096 ;;
 esac
-work=$PWD/build/fuzz/long-run/$name
+work=$build/long-run/$name
 artifacts=$work/artifacts/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$work/corpus" "$artifacts"
 rm -f "$work"/fuzz-*.log
