@@ -5,8 +5,9 @@
  * file, one holding no certificate, a directory). "@DIR@" in an input stands for that
  * directory, so the corpus and the dictionary can name those files.
  *
- * Invariants: a refusal names a key ("<key path>: ") or the file ("config: "); an acceptance is
- * a configuration that can work (at least one backend, three distinct paths, https URLs).
+ * Invariants: a refusal names a key ("<key path>: ") or the file ("config: ") and never shows
+ * a secret; an acceptance is a configuration that can work (at least one backend, three
+ * distinct paths, https URLs libcurl parses, a CA file holding a certificate).
  */
 #include <regex.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include "fuzz_check.h"
 
 #define INPUT_MAX 65536
+#define SECRET    "sk_test_Zq8NbW7xKfT3pL1v" /* the key files' content: never in an error */
 
 /* A self-signed certificate (its key was thrown away): a CA file that is one. */
 static const char certificate[] =
@@ -74,8 +76,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     atexit(remove_dir);
     snprintf(config_path, sizeof config_path, "%s/config.json", dir);
-    put_file("key", "sk_test_fuzz\n", 0600);
-    put_file("open.key", "sk_test_fuzz\n", 0644);
+    put_file("key", SECRET "\n", 0600);
+    put_file("open.key", SECRET "\n", 0644);
     put_file("empty.key", "\n", 0600);
     put_file("ca.pem", certificate, 0644);
     put_file("nocert.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
@@ -182,6 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(rc == -1, "rc %d", rc);
     FUZZ_CHECK(memchr(err, '\0', sizeof err) != NULL, "error not terminated");
+    FUZZ_CHECK(!strstr(err, SECRET), "the error shows the API key: \"%s\"", err);
     FUZZ_CHECK(strncmp(err, "config: ", 8) == 0 || regexec(&key_error, err, 0, NULL, 0) == 0 ||
                    regexec(&stranger_error, err, 0, NULL, 0) == 0,
                "the error names no key: \"%s\"", err);

@@ -1,7 +1,8 @@
 /*
  * The POS line parser on arbitrary bytes, as a POS could send them. Beyond "no crash, no
  * sanitizer report", every answer must keep the intake rules:
- *   - a refusal names a field ("<field path>: " or "request: "), and leaves no body;
+ *   - a refusal names a field ("<field path>: " or "request: "), repeats no card number, and
+ *     leaves no body;
  *   - an acceptance stores a body that is one JSON object without NUL, holds no payment card
  *     number, is accepted again by sale_parse with the same result (its fields are the
  *     parser's own), and carries the txn that was acknowledged;
@@ -54,6 +55,7 @@ static void check_refusal(int rc, const struct sale *s, const char *err)
     FUZZ_CHECK(memchr(err, '\0', ERRLEN) != NULL, "error not terminated");
     FUZZ_CHECK(regexec(&field_error, err, 0, NULL, 0) == 0 || strncmp(err, "request: ", 9) == 0,
                "the error names no field: \"%s\"", err);
+    FUZZ_CHECK(!card_number_in(err, strlen(err)), "the error repeats a card number: \"%s\"", err);
 }
 
 static void check_body(const uint8_t *line, size_t len, const struct sale *s)
