@@ -13,14 +13,18 @@ rm -rf "$work"
 mkdir -p "$work/new" "$work/artifacts"
 opts=(-artifact_prefix="$work/artifacts/" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1)
 
-if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
-  echo "== $name: replaying $(ls "$regressions" | wc -l) regression(s)"
-  if ! out=$("$bin" "${opts[@]}" "$regressions"/* 2>&1); then
+failed=0
+for input in "$regressions"/*; do
+  [ -f "$input" ] || continue
+  if out=$("$bin" "${opts[@]}" "$input" 2>&1); then
+    echo "== $name: regression $(basename "$input"): passes"
+  else
     echo "$out"
-    echo "== $name: a regression fails"
-    exit 1
+    echo "== $name: regression $(basename "$input"): FAILS"
+    failed=1
   fi
-fi
+done
+[ "$failed" = 0 ] || exit 1
 
 echo "== $name: $runs runs from $corpus"
 # New inputs go to the first directory (the build tree's), never into the tree's corpus.
