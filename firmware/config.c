@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <mbedtls/asn1.h>
+#include <mbedtls/pem.h>
+#include <mbedtls/x509_crt.h>
 
 #include "board/board.h"
 
@@ -90,17 +94,50 @@ static int valid_id(const char *s)
     return 1;
 }
 
+static const char *file_kind(mode_t mode)
+{
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISLNK(mode)  ? "a symbolic link"
+                            : "something else";
+}
+
+/* Opens a file the configuration names for reading, refusing all but a regular file: open() of
+ * a FIFO waits for a writer (the daemon hung at start, silent), and a device, socket or
+ * directory is no key or certificate file either. O_NONBLOCK keeps that open() from waiting. */
+static int open_regular(struct ctx *c, const char *key, const char *file, int flags,
+                        struct stat *st)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
+    if (fd < 0) {
+        int e = errno;
+        /* a socket cannot be opened (ENXIO), a symbolic link not with O_NOFOLLOW (ELOOP) */
+        if (lstat(file, st) == 0 && !S_ISREG(st->st_mode))
+            return fail(c, "%s: %s is %s, not a regular file", key, file, file_kind(st->st_mode));
+        return fail(c, "%s: cannot open %s: %s", key, file, strerror(e));
+    }
+    if (fstat(fd, st) != 0) {
+        int e = errno;
+        close(fd);
+        return fail(c, "%s: cannot stat %s: %s", key, file, strerror(e));
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return fail(c, "%s: %s is %s, not a regular file", key, file, file_kind(st->st_mode));
+    }
+    return fd;
+}
+
 /* Reads a secret, refusing files others could read: the key would leak to any local user. */
 static int read_secret(struct ctx *c, const char *key, const char *file, char *dst, size_t cap)
 {
-    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
+    int fd = open_regular(c, key, file, O_NOFOLLOW, &st);
     if (fd < 0)
-        return fail(c, "%s: cannot open %s: %s", key, file, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return fail(c, "%s: %s is not a regular file", key, file);
-    }
+        return -1;
     if (st.st_mode & 077) {
         close(fd);
         return fail(c, "%s: %s is readable by group or others; fix with: chmod 600 %s", key, file,
@@ -121,6 +158,188 @@ static int read_secret(struct ctx *c, const char *key, const char *file, char *d
         if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
             return fail(c, "%s: %s holds control characters", key, file);
     return 0;
+}
+
+/* Whether der has the outer shape of an X.509 certificate (RFC 5280 4.1): SEQUENCE {
+ * tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE, signature BIT STRING }. */
+static int certificate_shaped(unsigned char *der, size_t len)
+{
+    const unsigned char *end = der + len;
+    unsigned char *p = der;
+    size_t n;
+    if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0 ||
+        p + n != end)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+            return 0;
+        p += n;
+    }
+    return mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_BIT_STRING) == 0 && p + n == end;
+}
+
+static int certificate_readable(unsigned char *der, size_t len)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int parsed = mbedtls_x509_crt_parse_der(&crt, der, len) == 0;
+    mbedtls_x509_crt_free(&crt);
+    /* mbedTLS 2.28 refuses some certificates that libcurl's TLS library (OpenSSL) trusts: a
+     * critical nameConstraints extension, an Ed25519 key. Those still have a certificate's shape.
+     */
+    return parsed || certificate_shaped(der, len);
+}
+
+#define CA_FILE_MAX (4 << 20) /* the whole system CA bundle is about 200 KiB */
+
+/* A CA file must hold a certificate as libcurl reads it (OpenSSL): PEM only, and one damaged
+ * certificate fails the whole file. Anything else would only fail later, at every connection. */
+static void check_ca_file(struct ctx *c, const char *key, const char *file)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+    struct stat st;
+    int fd = open_regular(c, key, file, 0, &st);
+    if (fd < 0)
+        return;
+    if (st.st_size > CA_FILE_MAX) {
+        close(fd);
+        fail(c, "%s: %s is larger than %d bytes: not a CA file", key, file, CA_FILE_MAX);
+        return;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    size_t len = 0;
+    ssize_t got = 1;
+    while (buf && len < (size_t)st.st_size && got > 0) {
+        got = read(fd, buf + len, (size_t)st.st_size - len);
+        len += got > 0 ? (size_t)got : 0;
+    }
+    int e = errno;
+    close(fd);
+    if (!buf || got < 0) {
+        free(buf);
+        fail(c, "%s: cannot read %s: %s", key, file, buf ? strerror(e) : "out of memory");
+        return;
+    }
+    buf[len] = '\0'; /* the PEM reader wants a string */
+
+    unsigned blocks = 0, damaged = 0;
+    const unsigned char *p = buf;
+    for (;;) {
+        mbedtls_pem_context pem;
+        size_t used = 0;
+        mbedtls_pem_init(&pem);
+        int rc = mbedtls_pem_read_buffer(&pem, begin, end, p, NULL, 0, &used);
+        if (rc == MBEDTLS_ERR_PEM_NO_HEADER_FOOTER_PRESENT) {
+            if (strstr((const char *)p, begin) && !damaged) /* a block with no end */
+                damaged = ++blocks;
+            mbedtls_pem_free(&pem);
+            break;
+        }
+        blocks++;
+        if ((rc != 0 || !certificate_readable(pem.buf, pem.buflen)) && !damaged)
+            damaged = blocks;
+        mbedtls_pem_free(&pem);
+        if (used == 0)
+            break;
+        p += used;
+    }
+    if (damaged)
+        fail(c, "%s: %s: certificate %u of %u is damaged (libcurl would refuse the whole file)",
+             key, file, damaged, blocks);
+    else if (!blocks && certificate_readable(buf, len))
+        fail(c,
+             "%s: %s is a DER certificate; libcurl reads PEM (convert: openssl x509 -inform "
+             "DER -in %s -out %s.pem)",
+             key, file, file, file);
+    else if (!blocks)
+        fail(c, "%s: %s holds no PEM certificate", key, file);
+    free(buf);
+}
+
+static int ascii(const char *s)
+{
+    while (*s && (unsigned char)*s < 0x80)
+        s++;
+    return !*s;
+}
+
+/* base_url as libcurl will parse it (every request is base_url + a path), so that what it
+ * would refuse at every request is refused here, naming why. */
+static void check_base_url(struct ctx *c, const char *path, const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *part = NULL;
+    CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
+    if (rc != CURLUE_OK) {
+        fail(c, "%sbase_url: not a URL libcurl accepts (%s)", path, curl_url_strerror(rc));
+    } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+               strcmp(scheme, "https") != 0) {
+        fail(c, "%sbase_url: must be an https:// URL (the API key travels with every request)",
+             path);
+    } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
+        fail(c, "%sbase_url: no host", path);
+    } else if (!ascii(host)) {
+        /* libcurl parses it, then refuses every request: the daemon converts no IDN */
+        fail(c, "%sbase_url: the host is not ASCII; write an international name in its xn-- form",
+             path);
+    } else if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+               curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK) {
+        fail(c, "%sbase_url: holds a user name or password; the API key comes from api_key_file",
+             path);
+    } else if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK) {
+        fail(c, "%sbase_url: has a query (?...); request paths are appended to base_url", path);
+    } else if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
+        fail(c, "%sbase_url: has a fragment (#...); request paths are appended to base_url", path);
+    }
+    curl_free(part);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+}
+
+static void split_path(const char *path, char *dir, size_t cap, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    snprintf(dir, cap, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+}
+
+/* Whether two paths name one file however written: the same text, the same existing file (a
+ * hard or symbolic link), or the same name in one directory (./j.img and /abs/j.img, a directory
+ * reached through a link), also while the file does not exist yet. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return 1;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char da[PATH_MAX], db[PATH_MAX];
+    const char *ba, *bb;
+    split_path(a, da, sizeof da, &ba);
+    split_path(b, db, sizeof db, &bb);
+    return ba[0] && strcmp(ba, bb) == 0 && stat(da, &sa) == 0 && stat(db, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A socket path is unlinked before bind: on the journal's path that deleted every stored sale,
+ * and one path for both sockets mixed POS and control lines. */
+static void check_paths_differ(struct ctx *c, const struct config *cfg)
+{
+    const struct {
+        const char *key, *path;
+    } p[] = {
+        {strcmp(cfg->journal_driver, "file") == 0 ? "journal.path" : "journal.device",
+         cfg->journal_path},
+        {"intake.pos_socket", cfg->pos_socket},
+        {"control_socket", cfg->control_socket},
+    };
+    for (size_t i = 1; i < sizeof p / sizeof *p; i++)
+        for (size_t k = 0; k < i; k++)
+            if (same_file(p[i].path, p[k].path)) {
+                fail(c, "%s: same path as %s", p[i].key, p[k].key);
+                return;
+            }
 }
 
 static void parse_journal(struct ctx *c, const cJSON *j, struct config *cfg)
@@ -224,10 +443,9 @@ static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct conf
     }
     if (get_str(c, b, path, "base_url", bc->base_url, sizeof bc->base_url, 1) < 0)
         return;
-    if (strncmp(bc->base_url, "https://", 8) != 0 || !bc->base_url[8]) {
-        fail(c, "%sbase_url: must be an https:// URL", path);
+    check_base_url(c, path, bc->base_url);
+    if (c->failed)
         return;
-    }
     size_t n = strlen(bc->base_url);
     while (n > 8 && bc->base_url[n - 1] == '/')
         bc->base_url[--n] = '\0';
@@ -235,11 +453,10 @@ static void parse_backend(struct ctx *c, const cJSON *b, unsigned i, struct conf
     if (get_str(c, b, path, "source", bc->source, sizeof bc->source, 0) < 0 ||
         get_str(c, b, path, "ca_file", bc->ca_file, sizeof bc->ca_file, 0) < 0)
         return;
-    if (bc->ca_file[0] && access(bc->ca_file, R_OK) != 0) {
-        fail(c, "%sca_file: cannot read %s: %s", path, bc->ca_file, strerror(errno));
-        return;
-    }
-    if (get_str(c, b, path, "anonymous_sales", policy, sizeof policy, 0) < 0)
+    snprintf(key, sizeof key, "%sca_file", path);
+    if (bc->ca_file[0])
+        check_ca_file(c, key, bc->ca_file);
+    if (c->failed || get_str(c, b, path, "anonymous_sales", policy, sizeof policy, 0) < 0)
         return;
     if (strcmp(policy, "skip") == 0) {
         bc->anonymous = ANON_SKIP;
@@ -316,11 +533,16 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
         get_str(&c, in, "intake.", "pos_socket", cfg->pos_socket, sizeof cfg->pos_socket, 1);
     if (!c.failed)
         get_str(&c, root, "", "control_socket", cfg->control_socket, sizeof cfg->control_socket, 1);
+    if (!c.failed)
+        check_paths_differ(&c, cfg);
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(root, "backends");
     if (!c.failed && bs && !cJSON_IsArray(bs))
         fail(&c, "backends: must be an array");
     if (!c.failed && cJSON_GetArraySize(bs) > CONFIG_MAX_BACKENDS)
         fail(&c, "backends: at most %d", CONFIG_MAX_BACKENDS);
+    if (!c.failed && cJSON_GetArraySize(bs) == 0)
+        fail(&c, "backends: at least one backend is required (sales would be stored and sent "
+                 "nowhere)");
     unsigned i = 0;
     for (const cJSON *b = bs ? bs->child : NULL; b && !c.failed; b = b->next, i++)
         parse_backend(&c, b, i, cfg);

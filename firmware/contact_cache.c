@@ -9,7 +9,7 @@ static unsigned slot_of(const char *key)
     return crc32_update(0, key, strlen(key)) % CONTACT_CACHE_SLOTS;
 }
 
-int contact_cache_get(const struct contact_cache *c, const char *key, long *id)
+int contact_cache_get(const struct contact_cache *c, const char *key, int64_t *id)
 {
     unsigned s = slot_of(key);
     if (strlen(key) >= CONTACT_CACHE_KEY || strcmp(c->slot[s].key, key) != 0)
@@ -18,7 +18,7 @@ int contact_cache_get(const struct contact_cache *c, const char *key, long *id)
     return 1;
 }
 
-void contact_cache_put(struct contact_cache *c, const char *key, long id)
+void contact_cache_put(struct contact_cache *c, const char *key, int64_t id)
 {
     if (!key[0] || strlen(key) >= CONTACT_CACHE_KEY)
         return;

@@ -6,19 +6,21 @@
 #ifndef TILLSYNC_CONTACT_CACHE_H
 #define TILLSYNC_CONTACT_CACHE_H
 
+#include <stdint.h>
+
 #define CONTACT_CACHE_SLOTS 512
 #define CONTACT_CACHE_KEY   160 /* longer identities are simply not cached */
 
 struct contact_cache {
     struct {
         char key[CONTACT_CACHE_KEY];
-        long id;
+        int64_t id; /* as the platform gave it: ids need not fit a 32-bit long */
     } slot[CONTACT_CACHE_SLOTS];
 };
 
 /* Returns 1 and the id if key is cached. */
-int contact_cache_get(const struct contact_cache *c, const char *key, long *id);
-void contact_cache_put(struct contact_cache *c, const char *key, long id);
+int contact_cache_get(const struct contact_cache *c, const char *key, int64_t *id);
+void contact_cache_put(struct contact_cache *c, const char *key, int64_t id);
 void contact_cache_evict(struct contact_cache *c, const char *key);
 
 #endif

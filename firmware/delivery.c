@@ -152,18 +152,32 @@ static void finish(struct delivery *d, struct slot *s, const char *dead_reason)
     slot_clear(s);
 }
 
-static void back_off(struct delivery *d, struct lane *l, long retry_after_s, int paused)
+uint64_t delivery_backoff_ms(const struct backend_config *bc, unsigned attempts,
+                             int64_t retry_after_s, int paused, uint32_t random)
 {
-    uint64_t cap = (uint64_t)l->bc->retry_max_s * 1000;
-    uint64_t ceiling = (uint64_t)l->bc->retry_base_s * 1000
-                       << (l->attempts < 20 ? l->attempts : 20);
-    if (ceiling > cap)
-        ceiling = cap;
+    uint64_t cap = (uint64_t)(bc->retry_max_s > 0 ? bc->retry_max_s : 1) * 1000;
+    uint64_t base = (uint64_t)(bc->retry_base_s > 0 ? bc->retry_base_s : 1) * 1000;
+    unsigned shift = attempts < 20 ? attempts : 20;
+    /* Compared before shifting: no base or number of attempts can overflow the ceiling. */
+    uint64_t ceiling = base > cap >> shift ? cap : base << shift;
     /* Full jitter spreads a street of tills that all came back online at the same moment. */
-    uint64_t delay = paused ? cap : BACKOFF_FLOOR_MS + rnd(d) % (ceiling + 1);
-    if (retry_after_s > 0 && (uint64_t)retry_after_s * 1000 > delay)
-        delay = (uint64_t)retry_after_s * 1000;
-    l->attempts++;
+    uint64_t delay = paused ? cap : BACKOFF_FLOOR_MS + random % (ceiling + 1);
+    /* A server may ask for more time, never for more than the cap: Retry-After: 999999999 (or a
+     * date in 9999) would otherwise stop uploads until someone restarts the daemon. */
+    if (retry_after_s > 0) {
+        uint64_t asked =
+            (uint64_t)retry_after_s >= cap / 1000 ? cap : (uint64_t)retry_after_s * 1000;
+        if (asked > delay)
+            delay = asked;
+    }
+    return delay < cap ? delay : cap;
+}
+
+static void back_off(struct delivery *d, struct lane *l, int64_t retry_after_s, int paused)
+{
+    uint64_t delay = delivery_backoff_ms(l->bc, l->attempts, retry_after_s, paused, rnd(d));
+    if (l->attempts < 1000) /* it only needs to pass 20 */
+        l->attempts++;
     l->failing = 1;
     l->next_attempt_ms = clock_mono_ms() + delay;
 }
@@ -202,6 +216,9 @@ static void step(struct delivery *d, struct slot *s, enum backend_verdict v, con
     case BACKEND_DEAD:
         finish(d, s, why);
         break;
+    case BACKEND_RETRY:
+    case BACKEND_PAUSE:
+        break; /* only an answer can say so, and completed() acts on it */
     }
 }
 
@@ -280,16 +297,71 @@ static void lane_run(struct delivery *d, struct lane *l, uint64_t now)
     }
 }
 
+/* Not a line break in logs or status, whatever a server sent. */
+static void one_line(char *text)
+{
+    for (char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+}
+
+enum backend_verdict delivery_decide(const struct backend_ops *ops, const struct backend_config *bc,
+                                     struct backend_job *job, const struct http_request *sent,
+                                     long status, const char *body, struct http_request *next,
+                                     char *why, size_t whylen)
+{
+    enum backend_verdict v;
+    why[0] = '\0';
+    if (status >= 200 && status < 300) {
+        char what[200] = "";
+        v = ops->answered(bc, job, status, body, next, what, sizeof what);
+        if (v == BACKEND_RETRY || v == BACKEND_PAUSE || v == BACKEND_DEAD)
+            snprintf(why, whylen, "HTTP %ld from POST %s: %s", status, sent->path, what);
+        else
+            snprintf(why, whylen, "%s", what);
+        return v;
+    }
+    if (status == 401 || status == 403) {
+        snprintf(why, whylen, "HTTP %ld from POST %s: check the API key", status, sent->path);
+        return BACKEND_PAUSE;
+    }
+    if (status >= 300 && status < 400) {
+        /* Never followed: the POST, key and all, would go wherever the portal or proxy says. */
+        snprintf(why, whylen,
+                 "HTTP %ld from POST %s: a redirect, not followed (a captive portal or a proxy in "
+                 "the way?)",
+                 status, sent->path);
+        return BACKEND_RETRY;
+    }
+    if (status < 400 || status >= 500 || status == 408 || status == 429) {
+        snprintf(why, whylen, "HTTP %ld from POST %s", status, sent->path);
+        return BACKEND_RETRY;
+    }
+    /* A definitive refusal. The backend knows its ids (a stale cached one is looked up again). */
+    v = ops->refused ? ops->refused(bc, job, status, body, next, why, whylen) : BACKEND_DEAD;
+    if (v != BACKEND_DEAD)
+        return v;
+    if ((status == 404 || status == 405) && sent->fixed_endpoint) {
+        /* No object named in the path is missing: the endpoint is. Every sale would be refused
+         * alike, so none is: the backend waits for its configuration to be fixed. */
+        snprintf(why, whylen, "HTTP %ld from POST %s: check base_url", status, sent->path);
+        return BACKEND_PAUSE;
+    }
+    snprintf(why, whylen, "HTTP %ld from POST %s: %.200s", status, sent->path, body);
+    one_line(why);
+    return BACKEND_DEAD;
+}
+
 static void completed(struct delivery *d, struct slot *s, CURLcode result)
 {
     struct lane *l = s->lane;
-    long status = 0, retry_after = 0;
-    curl_off_t ra = 0;
+    long status = 0;
+    curl_off_t retry_after = 0;
     curl_multi_remove_handle(d->multi, s->easy);
     s->state = SLOT_READY; /* until decided otherwise: the same request, again */
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-        retry_after = (long)ra;
+    if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK)
+        retry_after = 0;
 
     if (result != CURLE_OK && !l->network_down) /* the first probe waits one interval */
         l->probe_due_ms = clock_mono_ms() + (uint64_t)l->bc->probe_interval_s * 1000;
@@ -301,40 +373,35 @@ static void completed(struct delivery *d, struct slot *s, CURLcode result)
         back_off(d, l, 0, 0);
         return;
     }
-    if (status >= 200 && status < 300) {
-        char why[256] = "";
-        char *prev = s->req.body;
-        s->req.body = NULL;
-        l->failing = 0;
-        l->attempts = 0;
-        enum backend_verdict v =
-            l->ops->answered(l->bc, &s->job, status, s->resp, &s->req, why, sizeof why);
-        free(prev);
-        if (v == BACKEND_DONE)
-            l->last_error[0] = '\0';
-        step(d, s, v, why);
+    if (status < 200 || status >= 300)
+        snprintf(l->last_error, sizeof l->last_error, "HTTP %ld from POST %s", status, s->req.path);
+    char why[512];
+    struct http_request sent = s->req, next = {.body = NULL};
+    enum backend_verdict v =
+        delivery_decide(l->ops, l->bc, &s->job, &sent, status, s->resp, &next, why, sizeof why);
+    if (v == BACKEND_RETRY || v == BACKEND_PAUSE) {
+        free(next.body); /* s->req stays: the same request goes again */
+        snprintf(l->last_error, sizeof l->last_error, "%.255s", why);
+        if (v == BACKEND_PAUSE)
+            log_warn("%s: %s (base_url %s); the backend is paused, sales are kept", l->bc->name,
+                     why, l->bc->base_url);
+        else if (status >= 200 && status < 300)
+            log_warn("%s: %s; sent again later", l->bc->name, why);
+        back_off(d, l, (int64_t)retry_after, v == BACKEND_PAUSE);
         return;
     }
-    snprintf(l->last_error, sizeof l->last_error, "HTTP %ld from POST %s", status, s->req.path);
-    if (status == 429 || status >= 500 || status == 408) {
-        back_off(d, l, retry_after, 0);
-    } else if (status == 401 || status == 403) {
-        log_warn("%s: %s: check the API key; the backend is paused, sales are kept", l->bc->name,
-                 l->last_error);
-        back_off(d, l, retry_after, 1);
-    } else if (s->job.contact_from_cache) {
-        /* Perhaps the contact was merged or deleted since we cached it: ask again. */
-        contact_cache_evict(&l->contacts, s->job.contact_key);
-        s->job.contact_from_cache = 0;
-        start_sale(d, s);
+    /* An answer understood: the server works, whatever it said about this sale. */
+    l->failing = 0;
+    l->attempts = 0;
+    if (v == BACKEND_SEND) {
+        free(sent.body);
+        s->req = next;
     } else {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%.200s: %.200s", l->last_error, s->resp);
-        for (char *p = reason; *p; p++) /* one line in logs and status, whatever was sent */
-            if ((unsigned char)*p < 0x20)
-                *p = ' ';
-        finish(d, s, reason);
+        free(next.body);
     }
+    if (v == BACKEND_DONE)
+        l->last_error[0] = '\0';
+    step(d, s, v, why);
 }
 
 /* A transfer handle as every request of this backend needs it: HTTPS only, certificates
@@ -351,6 +418,8 @@ static CURL *easy_new(const struct backend_config *bc)
     if (bc->ca_file[0])
         curl_easy_setopt(e, CURLOPT_CAINFO, bc->ca_file);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, bc->timeout_s);
+    /* libcurl's default, said out loud: a redirect is an answer to report (see delivery.h). */
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     return e;
 }
 

@@ -4,12 +4,18 @@
  * means a timer further away.
  *
  * Outcome classes, the same for every backend:
- *   network error, timeout, 5xx, 429 -> retry with capped exponential backoff and full jitter,
- *                                       at least Retry-After when the server sends one
+ *   network error, timeout, 1xx, 3xx, 5xx, 408, 429
+ *                                    -> retry with capped exponential backoff and full jitter,
+ *                                       at least Retry-After when the server sends one, never
+ *                                       longer than retry_max_s. A redirect is never followed (a
+ *                                       captive portal or a proxy in the way: sales are kept)
  *   401, 403                         -> the backend is paused (its key is wrong, the sale is
  *                                       fine): retried at the backoff cap, reported in status
- *   other 4xx (400, 422 ...)         -> dead-lettered with the server's reason
- *   2xx                              -> the backend decides: next step, or delivered
+ *   404, 405 on a fixed endpoint     -> paused likewise: base_url is wrong, not the sale
+ *   other 4xx (400, 422 ...)         -> the backend may repair it (a stale cached id: look up
+ *                                       again); else dead-lettered with the server's reason
+ *   2xx                              -> the backend decides: next step, delivered, or retry
+ *                                       when it cannot understand the answer
  * A retry resends under the same externalReference, so an answer lost in flight costs nothing.
  */
 #ifndef TILLSYNC_DELIVERY_H
@@ -21,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "backend.h"
 #include "config.h"
 #include "journal.h"
 
@@ -42,5 +49,22 @@ int delivery_flush(struct delivery *d);
 /* Appends one status object per backend to arr; returns the oldest queued sale's accept time
  * (wall ms) or 0. */
 uint64_t delivery_status(struct delivery *d, cJSON *arr);
+
+/*
+ * What one HTTP answer (status, body) to the request sent means, by the classes above: the next
+ * request in *next (BACKEND_SEND), DONE, SKIP, DEAD (why: the reason kept with the dead letter),
+ * RETRY or PAUSE (why: what status shows as last_error). No network, no journal: a test can
+ * drive it with canned answers.
+ */
+enum backend_verdict delivery_decide(const struct backend_ops *ops, const struct backend_config *bc,
+                                     struct backend_job *job, const struct http_request *sent,
+                                     long status, const char *body, struct http_request *next,
+                                     char *why, size_t whylen);
+
+/* The wait before the next attempt after a failure: the backoff ceiling doubles per attempt up to
+ * retry_max_s, full jitter from random above a floor; paused waits the cap; Retry-After (seconds,
+ * <= 0: none) lengthens it, and nothing ever exceeds retry_max_s. */
+uint64_t delivery_backoff_ms(const struct backend_config *bc, unsigned attempts,
+                             int64_t retry_after_s, int paused, uint32_t random);
 
 #endif

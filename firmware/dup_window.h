@@ -5,8 +5,8 @@
  * Fixed size: 10 bytes a sale (a 48-bit SHA-256 prefix of the txn and the low bits of the
  * sequence number of the block holding the sale) plus a 32 KiB index. The same 48 bits are what
  * each block's OPEN record lists on flash (docs/FORMAT.md), so a mount rebuilds the window from
- * those lists without reading the sales. A hit is confirmed against the block while it is still
- * on flash.
+ * those lists without reading the sales. A hash hit is only a place to look: the journal answers
+ * "duplicate" only when the sale reads back from that block with the same txn, byte for byte.
  */
 #ifndef TILLSYNC_DUP_WINDOW_H
 #define TILLSYNC_DUP_WINDOW_H

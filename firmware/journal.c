@@ -94,7 +94,7 @@ static int all_erased(const uint8_t *p, size_t n)
 
 static uint64_t addr_of(const struct journal *j, uint32_t block, uint32_t off)
 {
-    return (uint64_t)block * j->erase_size + off;
+    return (uint64_t)block * j->block_size + off;
 }
 
 /* Every read goes through here, so a mount can say what it cost. */
@@ -129,7 +129,7 @@ static enum hdr_state read_block_hdr(struct journal *j, uint32_t block, struct b
         return HDR_NEWER;
     if (h->version < 1 || get16(b + 6) != BLOCK_HDR)
         return HDR_INVALID;
-    if (get32(b + 28) != j->erase_size || get32(b + 32) != j->prog_size)
+    if (get32(b + 28) != j->block_size || get32(b + 32) != j->prog_size)
         return HDR_GEOMETRY;
     return HDR_VALID;
 }
@@ -144,7 +144,7 @@ static int write_block_hdr(struct journal *j, uint32_t block, const struct block
     put64(b + 8, h->block_seq);
     put64(b + 16, h->first_seq);
     put32(b + 24, h->erase_count);
-    put32(b + 28, j->erase_size);
+    put32(b + 28, j->block_size);
     put32(b + 32, j->prog_size);
     put32(b + 36, crc32_update(0, b, 36));
     return hal_flash_prog(j->flash, addr_of(j, block, 0), b, j->hdr_area);
@@ -188,7 +188,7 @@ static enum rec_state read_record_for(struct journal *j, uint32_t block, uint32_
                                       struct rec *r, unsigned want)
 {
     uint8_t h[REC_HDR];
-    if (off + REC_HDR > j->erase_size)
+    if (off + REC_HDR > j->block_size)
         return REC_END;
     if (flash_read(j, block, off, h, sizeof h) != 0)
         return REC_IO;
@@ -198,7 +198,7 @@ static enum rec_state read_record_for(struct journal *j, uint32_t block, uint32_
     r->len = get32(h + 4);
     if (get16(h + 2) != REC_MAGIC || crc32_update(0, h, 12) != get32(h + 12) ||
         r->type < REC_SALE || r->type > REC_DEAD || r->len > j->buf_size - 1 ||
-        r->len > j->erase_size - off - REC_HDR)
+        r->len > j->block_size - off - REC_HDR)
         return REC_BAD_HDR;
     r->span = round_up(REC_HDR + r->len, j->prog_size);
     if (want && !(want & 1u << r->type))
@@ -224,12 +224,12 @@ static enum rec_state read_record(struct journal *j, uint32_t block, uint32_t of
 static uint32_t resync(struct journal *j, uint32_t block, uint32_t off)
 {
     struct rec r;
-    for (off += j->prog_size; off + REC_HDR <= j->erase_size; off += j->prog_size) {
+    for (off += j->prog_size; off + REC_HDR <= j->block_size; off += j->prog_size) {
         enum rec_state st = read_record(j, block, off, &r);
         if (st == REC_OK || st == REC_BAD_PAYLOAD)
             return off;
     }
-    return j->erase_size;
+    return j->block_size;
 }
 
 static int decode_sale(struct journal *j, const struct rec *r, struct journal_sale *s)
@@ -348,7 +348,7 @@ static int walk_block(struct journal *j, uint32_t b, unsigned flags, visit_fn fn
 {
     int is_head = b == j->head, count_damage = flags & WALK_DAMAGE;
     struct journal_pos at = {b, j->hdr_area, ring_block_seq(j, b)};
-    while (at.off < j->erase_size) {
+    while (at.off < j->block_size) {
         struct rec r;
         enum rec_state st = read_record_for(j, b, at.off, &r, flags & WALK_MARKS ? MARK_TYPES : 0);
         if (st == REC_END)
@@ -366,7 +366,7 @@ static int walk_block(struct journal *j, uint32_t b, unsigned flags, visit_fn fn
                 return rc;
         } else if (count_damage) {
             /* Damage at the very end of the head is an append cut short: never acked. */
-            int last = is_head && (next >= j->erase_size || read_record(j, b, next, &r) == REC_END);
+            int last = is_head && (next >= j->block_size || read_record(j, b, next, &r) == REC_END);
             if (last)
                 j->report.torn_tail++;
             else
@@ -378,10 +378,10 @@ static int walk_block(struct journal *j, uint32_t b, unsigned flags, visit_fn fn
     }
     if (!is_head || !count_damage)
         return 0;
-    j->head_off = at.off < j->erase_size ? at.off : j->erase_size;
+    j->head_off = at.off < j->block_size ? at.off : j->block_size;
     /* Bytes after the end marker mean a torn program we cannot parse: append elsewhere. */
-    for (uint32_t off = j->head_off; off < j->erase_size && !j->head_sealed;) {
-        uint32_t n = j->erase_size - off;
+    for (uint32_t off = j->head_off; off < j->block_size && !j->head_sealed;) {
+        uint32_t n = j->block_size - off;
         if (n > j->buf_size)
             n = (uint32_t)j->buf_size;
         if (flash_read(j, b, off, j->rbuf, n) != 0)
@@ -580,7 +580,7 @@ static void find_damaged_head(struct journal *j)
     if (read_block_hdr(j, b, &h) != HDR_INVALID)
         return;
     uint64_t head_next = j->next_seq;
-    for (uint32_t off = j->hdr_area; off + REC_HDR <= j->erase_size;) {
+    for (uint32_t off = j->hdr_area; off + REC_HDR <= j->block_size;) {
         struct rec r;
         struct journal_sale s;
         enum rec_state st = read_record(j, b, off, &r);
@@ -695,24 +695,114 @@ uint32_t journal_backend_id(const char *name)
     return crc32_update(0, name, strlen(name));
 }
 
+static int is_block_size(uint32_t block_size, const struct hal_flash_geometry *geo)
+{
+    uint32_t n = geo->erase_size ? block_size / geo->erase_size : 0;
+    return n && block_size % geo->erase_size == 0 && (n & (n - 1)) == 0;
+}
+
+uint32_t journal_default_block_size(const struct hal_flash_geometry *geo)
+{
+    uint32_t p = geo->prog_size ? geo->prog_size : 1;
+    uint64_t need = round_up(BLOCK_HDR, p) +
+                    round_up(REC_HDR + OPEN_FIXED + OPEN_BACKEND * JOURNAL_MAX_BACKENDS, p) +
+                    round_up(REC_HDR + JOURNAL_MAX_RECORD, p);
+    uint64_t b = geo->erase_size;
+    while (b < need)
+        b *= 2;
+    /* A partition too small for 4 such blocks keeps erase-block-sized ones, as before format 3:
+     * halving its number of blocks would cost more than the largest sales it then refuses. */
+    return geo->size / b >= 4 ? (uint32_t)b : geo->erase_size;
+}
+
+/*
+ * The block size is the journal's, read from its headers (FORMAT.md section 1.1): the first
+ * header that verifies at a multiple of fresh (a block start whether blocks are fresh bytes or
+ * one erase block, as firmware before format 3 wrote them), else at any other erase block start
+ * (a journal of erase-block-sized blocks whose headers at those positions are all gone). Only a
+ * device with no header anywhere is blank, and gets fresh. A journal is never read, nor erased,
+ * with blocks of another size than its own.
+ */
+static int find_block_size(struct journal *j, uint32_t fresh, char *err, size_t errlen)
+{
+    const struct hal_flash_geometry *geo = &j->flash->geo;
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t step = pass == 0 ? fresh : geo->erase_size;
+        for (uint64_t at = 0; at + BLOCK_HDR <= geo->size; at += step) {
+            uint8_t b[BLOCK_HDR];
+            if (pass == 1 && at % fresh == 0)
+                continue;
+            j->bytes_read += sizeof b;
+            if (hal_flash_read(j->flash, at, b, sizeof b) != 0) {
+                snprintf(err, errlen, "cannot read the block header at byte %llu",
+                         (unsigned long long)at);
+                return -EIO;
+            }
+            if (get32(b) != BLOCK_MAGIC || crc32_update(0, b, 36) != get32(b + 36))
+                continue;
+            /* The same words as find_ring's, numbering positions by the step of the search. */
+            if (get16(b + 4) > JOURNAL_FORMAT_VERSION) {
+                snprintf(err, errlen,
+                         "block %llu was written by a newer journal format; refusing to touch it "
+                         "(upgrade the firmware)",
+                         (unsigned long long)(at / step));
+                return -EPROTO;
+            }
+            if (get16(b + 4) < 1 || get16(b + 6) != BLOCK_HDR)
+                continue;
+            uint32_t size = get32(b + 28);
+            if (!is_block_size(size, geo) || geo->size / size < 4) {
+                snprintf(err, errlen,
+                         "block %llu was written with another erase/program size; refusing to "
+                         "touch it (fix journal geometry in the config)",
+                         (unsigned long long)(at / step));
+                return -EPROTO;
+            }
+            j->block_size = size;
+            return 0;
+        }
+    }
+    j->block_size = fresh;
+    return 0;
+}
+
 int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *backend_ids,
                   unsigned nbackends, char *err, size_t errlen)
+{
+    return journal_mount_blocks(j, flash, 0, backend_ids, nbackends, err, errlen);
+}
+
+int journal_mount_blocks(struct journal *j, struct hal_flash *flash, uint32_t fresh_block_size,
+                         const uint32_t *backend_ids, unsigned nbackends, char *err, size_t errlen)
 {
     memset(j, 0, sizeof *j);
     j->flash = flash;
     j->erase_size = flash->geo.erase_size;
     j->prog_size = flash->geo.prog_size;
-    j->nblocks = (uint32_t)(flash->geo.size / flash->geo.erase_size);
-    j->hdr_area = round_up(BLOCK_HDR, j->prog_size);
-    j->open_min =
-        j->prog_size ? round_up(REC_HDR + OPEN_FIXED + OPEN_BACKEND * nbackends, j->prog_size) : 0;
-    if (nbackends > JOURNAL_MAX_BACKENDS || j->nblocks < 4 || j->prog_size == 0 ||
-        j->erase_size % j->prog_size || j->hdr_area + j->open_min + REC_HDR > j->erase_size) {
+    uint32_t fresh = fresh_block_size ? fresh_block_size : journal_default_block_size(&flash->geo);
+    if (nbackends > JOURNAL_MAX_BACKENDS || j->prog_size == 0 || j->erase_size % j->prog_size ||
+        !is_block_size(fresh, &flash->geo) || flash->geo.size / fresh < 4) {
         snprintf(err, errlen,
-                 "unusable geometry: need at least 4 erase blocks, each holding a "
-                 "header and a record");
+                 "unusable geometry: need at least 4 blocks, each holding a header and a record");
         return -EINVAL;
     }
+    int rc = find_block_size(j, fresh, err, errlen);
+    if (rc)
+        return rc;
+    j->nblocks = (uint32_t)(flash->geo.size / j->block_size);
+    j->hdr_area = round_up(BLOCK_HDR, j->prog_size);
+    j->open_min = round_up(REC_HDR + OPEN_FIXED + OPEN_BACKEND * nbackends, j->prog_size);
+    if (j->hdr_area + j->open_min + REC_HDR > j->block_size) {
+        snprintf(err, errlen,
+                 "unusable geometry: need at least 4 blocks, each holding a header and a record");
+        return -EINVAL;
+    }
+    /* What a sale may be so that it and its dead letter fit a block after its OPEN record. */
+    uint32_t room = j->block_size - j->hdr_area - j->open_min;
+    uint32_t fixed = REC_HDR + SALE_FIXED + JOURNAL_MAX_TXN + DEAD_EXTRA;
+    j->max_body = room < fixed ? 0 : room - fixed;
+    if (j->max_body > JOURNAL_MAX_BODY)
+        j->max_body = JOURNAL_MAX_BODY;
     j->buf_size = round_up(REC_HDR + JOURNAL_MAX_RECORD, j->prog_size) + 1; /* a whole record */
     j->rbuf = malloc(j->buf_size);
     j->wbuf = malloc(j->buf_size);
@@ -727,7 +817,7 @@ int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *ba
     for (unsigned i = 0; i < nbackends; i++)
         j->backends[i].id = backend_ids[i];
 
-    int rc = find_ring(j, err, errlen);
+    rc = find_ring(j, err, errlen);
     if (rc) {
         journal_unmount(j);
         return rc;
@@ -800,7 +890,7 @@ int journal_check(struct journal *j)
     int rc = walk(j, WALK_DAMAGE, count_record, &seq_end);
     j->report.torn_tail = torn;
     /* All counted: delivery passing the same damage must not count it again. */
-    j->checked = (struct journal_pos){j->head, j->erase_size, j->head_seq};
+    j->checked = (struct journal_pos){j->head, j->block_size, j->head_seq};
     return rc;
 }
 
@@ -979,7 +1069,7 @@ static int write_open(struct journal *j, uint32_t room_for)
                      (size_t)DUP_HASH_BYTES * nhashes;
         if (nlisted == 0 || (nlisted <= 0xFFFF && REC_HDR + len <= j->buf_size - 1 &&
                              round_up(REC_HDR + (uint32_t)len, j->prog_size) + room_for <=
-                                 j->erase_size - j->hdr_area))
+                                 j->block_size - j->hdr_area))
             break;
         /* drop the oldest listed block and its hashes */
         while (nhashes) {
@@ -1034,6 +1124,23 @@ static int write_open(struct journal *j, uint32_t room_for)
 }
 
 /*
+ * Erases every erase block of block b, the one holding its header first: from that erase on the
+ * block has no valid header, so a power cut anywhere later leaves a free block (FORMAT.md 4.3),
+ * which is erased whole again before it is used; nothing trusts a block that merely looks
+ * erased. A refused erase of any part makes the whole block worn.
+ */
+static int erase_block(struct journal *j, uint32_t b)
+{
+    uint32_t per = j->block_size / j->erase_size;
+    for (uint32_t i = 0; i < per; i++) {
+        int rc = hal_flash_erase(j->flash, b * per + i);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*
  * Moves the head to a fresh block, if min_free blocks are free after reclaim (FREE_FOR_*).
  */
 static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
@@ -1062,7 +1169,7 @@ static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
         }
         h.first_seq = j->next_seq;
         h.erase_count = erase_count + 1;
-        rc = hal_flash_erase(j->flash, b);
+        rc = erase_block(j, b);
         if (rc == 0)
             rc = write_block_hdr(j, b, &h);
         if (rc == 0) {
@@ -1113,12 +1220,12 @@ static int append(struct journal *j, uint8_t type, const struct part *parts, int
     size_t len = 0;
     for (int i = 0; i < nparts; i++)
         len += parts[i].n;
-    if (len > JOURNAL_MAX_RECORD || REC_HDR + len > j->erase_size - j->hdr_area - j->open_min)
+    if (len > JOURNAL_MAX_RECORD || REC_HDR + len > j->block_size - j->hdr_area - j->open_min)
         return -EMSGSIZE;
     uint32_t span = round_up(REC_HDR + (uint32_t)len, j->prog_size);
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (j->empty || j->head_sealed || j->head_off + span > j->erase_size) {
+        if (j->empty || j->head_sealed || j->head_off + span > j->block_size) {
             rc = open_block(j, min_free, span);
             if (rc)
                 return rc;
@@ -1165,8 +1272,8 @@ int journal_append_sale(struct journal *j, const char *txn, const char *body, si
     uint64_t seq = j->next_seq;
     if (SALE_FIXED + txn_len + body_len + DEAD_EXTRA > JOURNAL_MAX_RECORD ||
         REC_HDR + SALE_FIXED + txn_len + body_len + DEAD_EXTRA >
-            j->erase_size - j->hdr_area - j->open_min)
-        return -EMSGSIZE; /* its dead letter, a copy of it, must fit a block too */
+            j->block_size - j->hdr_area - j->open_min)
+        return -EMSGSIZE; /* its dead letter, a copy of it, must fit a block too (max_body) */
     int rc = append(j, REC_SALE, parts, 3, FREE_FOR_SALE, &at);
     if (rc == -ENOSPC && copy_forward(j) == 0)
         rc = append(j, REC_SALE, parts, 3, FREE_FOR_SALE, &at); /* dead letters held the tail */
@@ -1194,31 +1301,41 @@ struct txn_probe {
     const char *txn;
 };
 
+/* The stored txn, byte for byte and by length: a txn is never a prefix of another's. */
 static int match_txn(struct journal *j, const struct rec *r, struct journal_pos at,
                      uint32_t next_off, void *ctx)
 {
     const char *txn = ctx;
-    struct journal_sale s;
+    const uint8_t *p = j->rbuf;
+    size_t n = strlen(txn);
     (void)at;
     (void)next_off;
-    return decode_sale(j, r, &s) == 0 && strcmp(s.txn, txn) == 0;
+    return r->type == REC_SALE && r->len >= SALE_FIXED && p[16] == n && r->len >= SALE_FIXED + n &&
+           memcmp(p + SALE_FIXED, txn, n) == 0;
 }
 
+/*
+ * A window hit is a duplicate only if the sale is read back from its block: a different txn
+ * with the same 48-bit hash must never be answered "duplicate", which would acknowledge a sale
+ * stored nowhere. Once the block is erased (or shows another lap), nothing proves the hit, so
+ * it is not a duplicate: the sale is stored again under the same reference, which the backends
+ * deduplicate.
+ */
 static int confirm_txn(void *ctx, uint32_t block_seq_lo)
 {
     struct txn_probe *p = ctx;
     struct journal *j = p->j;
     uint32_t age = (uint32_t)j->head_seq - block_seq_lo;
     if (j->empty || age >= j->nblocks)
-        return 1; /* its block was reused since: the 48-bit hash is all there is to go on */
+        return 0; /* its block was reused since */
     uint32_t block = (j->head + j->nblocks - age) % j->nblocks;
-    if (age >= j->used) {
-        /* reclaimed, and still on flash if the ring has not come round to erase it */
-        struct block_hdr h;
-        if (read_block_hdr(j, block, &h) != HDR_VALID || h.block_seq != j->head_seq - age)
-            return 1;
-    }
-    /* Still on flash: the txn itself decides (a sale lost to a bad cell is stored again). */
+    struct block_hdr h;
+    enum hdr_state st = read_block_hdr(j, block, &h);
+    if (st == HDR_VALID && h.block_seq != j->head_seq - age)
+        return 0; /* another lap's block: erased since, or a worn block showing an older lap */
+    if (st != HDR_VALID && age >= j->used)
+        return 0; /* reclaimed and erased (or being erased) */
+    /* In the ring, or reclaimed and still on flash: the record decides. */
     return walk_block(j, block, 0, match_txn, (void *)p->txn) == 1;
 }
 
@@ -1243,8 +1360,8 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
     }
     for (;;) {
         if (at.off == j->hdr_area && at.block != j->head && stale_block(j, at.block))
-            at.off = j->erase_size; /* an older lap's records: neither sales nor damage of ours */
-        int at_end = at.block == j->head ? at.off >= j->head_off : at.off >= j->erase_size;
+            at.off = j->block_size; /* an older lap's records: neither sales nor damage of ours */
+        int at_end = at.block == j->head ? at.off >= j->head_off : at.off >= j->block_size;
         struct rec r;
         enum rec_state st = at_end ? REC_END : read_record(j, at.block, at.off, &r);
         if (st == REC_IO)
@@ -1397,7 +1514,7 @@ uint64_t journal_used_bytes(const struct journal *j)
 {
     if (j->empty)
         return 0;
-    return (uint64_t)(j->used - 1) * j->erase_size + j->head_off;
+    return (uint64_t)(j->used - 1) * j->block_size + j->head_off;
 }
 
 enum journal_block_state journal_block_info(struct journal *j, uint32_t block,

@@ -22,12 +22,27 @@
 
 #include "hal/flash.h"
 
-#define JOURNAL_FORMAT_VERSION 2 /* written; version 1 blocks are still read */
+#define JOURNAL_FORMAT_VERSION 3 /* written; version 1 and 2 blocks are still read */
 #define JOURNAL_MAX_BACKENDS   8
 #define JOURNAL_DUP_WINDOW     10000 /* most recent sales whose txn is recognised as a resend */
 #define JOURNAL_MAX_TXN        64
-#define JOURNAL_MAX_RECORD     (72u * 1024u) /* a 64 KiB request line, normalised, fits */
-#define JOURNAL_MAX_IN_FLIGHT  32 /* sales a backend may have fetched and not yet finished */
+/*
+ * The largest record is the dead letter (DEAD copy) of the largest sale a valid POS line makes.
+ * The stored body is the line normalised by firmware/sale.c (cJSON_PrintUnformatted of the
+ * validated members). Against the line it never gains a byte from strings (a string prints no
+ * longer than the escapes the line had to use: raw control bytes are refused, \u escapes print
+ * as UTF-8 or the same \u escape) nor from keys or punctuation (the same members, less "event"
+ * and unknown ones, without whitespace). It gains from numbers: a JSON number is at least one
+ * character, and it prints at most 13 characters as total (an integer <= 10^12), 14 as
+ * unit_price (-10^12 .. 10^12) and 23 as qty (> 0, <= 10^9, %1.17g: "4.9406564584124654e-324"
+ * from "5e-324"). A sale has one total and up to 500 items, so
+ *   body <= 65,536 + 12 + 500 x (22 + 13) = 83,048 bytes,
+ * and its DEAD record holds 50 fixed bytes, a txn of up to 64 and a reason of up to 255 with it.
+ */
+#define JOURNAL_MAX_LINE      65536u /* the POS line limit (drivers/intake_unix.h) */
+#define JOURNAL_MAX_BODY      (JOURNAL_MAX_LINE + 12u + 500u * (22u + 13u))     /* 83,048 */
+#define JOURNAL_MAX_RECORD    (50u + JOURNAL_MAX_TXN + 255u + JOURNAL_MAX_BODY) /* 83,417 */
+#define JOURNAL_MAX_IN_FLIGHT 32 /* sales a backend may have fetched and not yet finished */
 
 struct journal_pos {
     uint32_t block;
@@ -82,7 +97,10 @@ struct dup_window;
 
 struct journal {
     struct hal_flash *flash;
-    uint32_t nblocks, erase_size, prog_size, hdr_area;
+    /* A journal block is block_size bytes: a power-of-two number of the device's erase blocks
+     * (erase_size), recorded in every block header. */
+    uint32_t nblocks, block_size, erase_size, prog_size, hdr_area;
+    uint32_t max_body; /* the largest sale body these blocks hold (JOURNAL_MAX_BODY: any sale) */
     uint32_t open_min; /* the smallest OPEN record: its state part */
     /* the ring: blocks tail .. head (mod nblocks) are in use */
     int empty;
@@ -113,9 +131,19 @@ struct journal {
  * ids of the configured backends, in config order; indexes below refer to that order.
  * Returns 0, -EPROTO for a journal written by newer firmware or with another geometry (it is
  * left untouched), or another negative errno. err gets a reason.
+ * The block size is the one the journal on flash was written with (docs/FORMAT.md section 1.1);
+ * a blank device gets journal_default_block_size().
  */
 int journal_mount(struct journal *j, struct hal_flash *flash, const uint32_t *backend_ids,
                   unsigned nbackends, char *err, size_t errlen);
+/* The same, a blank device getting blocks of fresh_block_size bytes (a power-of-two multiple of
+ * the erase size): for tests and tools that want small blocks. */
+int journal_mount_blocks(struct journal *j, struct hal_flash *flash, uint32_t fresh_block_size,
+                         const uint32_t *backend_ids, unsigned nbackends, char *err, size_t errlen);
+/* The smallest power-of-two multiple of the erase size that holds the largest record after a
+ * block header and an OPEN record for 8 backends (128 KiB up to 128 KiB erase blocks); the erase
+ * size itself if the partition cannot hold 4 of those. */
+uint32_t journal_default_block_size(const struct hal_flash_geometry *geo);
 void journal_unmount(struct journal *j);
 
 /*
@@ -127,12 +155,14 @@ int journal_check(struct journal *j);
 /* Returns the id a backend of that name has in the journal. */
 uint32_t journal_backend_id(const char *name);
 
-/* Looks txn up in the duplicate window. Returns 1 if it was stored. */
+/* Returns 1 if a sale with exactly this txn is on flash and in the duplicate window (its record
+ * read back and compared byte for byte; a hash alone never answers 1), else 0. */
 int journal_find_txn(struct journal *j, const char *txn);
 
 /*
  * Appends a sale and syncs it. On 0 the sale is durable. -ENOSPC: the journal is full of sales
- * not yet delivered; -EMSGSIZE: the record cannot fit an erase block; others: device failure.
+ * not yet delivered; -EMSGSIZE: the record cannot fit a block (body over max_body); others:
+ * device failure.
  */
 int journal_append_sale(struct journal *j, const char *txn, const char *body, size_t body_len,
                         uint64_t accepted_ms, uint64_t *seq_out);

@@ -159,8 +159,20 @@ static int verify(const char *config_path)
         return 1;
     }
     const struct journal_report *r = &j.report;
-    printf("journal   %s: %u blocks of %u bytes, program unit %u\n", cfg.journal_path, j.nblocks,
-           j.erase_size, j.prog_size);
+    printf("journal   %s: %u blocks of %u bytes (%u erase block(s) each), program unit %u\n",
+           cfg.journal_path, j.nblocks, j.block_size, j.block_size / j.erase_size, j.prog_size);
+    uint32_t fresh = journal_default_block_size(&flash->geo);
+    if (j.max_body < JOURNAL_MAX_BODY && fresh > j.block_size)
+        printf("limit     a sale longer than %u bytes normalised may be refused: firmware before "
+               "format 3 made these blocks; once everything is delivered, erase the journal and "
+               "the daemon starts it again with blocks of %u bytes, which hold any valid sale\n",
+               j.max_body, fresh);
+    else if (j.max_body < JOURNAL_MAX_BODY)
+        printf("limit     a sale longer than %u bytes normalised may be refused: journal.size "
+               "holds fewer than 4 blocks of %u bytes, which would hold any valid sale\n",
+               j.max_body,
+               journal_default_block_size(&(struct hal_flash_geometry){
+                   UINT64_MAX, flash->geo.erase_size, flash->geo.prog_size}));
     printf("records   %llu sales, %llu delivery marks, %llu corrupt, %llu torn appends "
            "(cut by power loss, never acknowledged)\n",
            (unsigned long long)r->sales, (unsigned long long)r->marks,
@@ -198,17 +210,28 @@ static int verify(const char *config_path)
         printf("wear      erase counts: min %u, max %u, mean %.2f (over the %u blocks whose count "
                "is known)\n",
                min, max, (double)sum / known, known);
-    int healthy = r->corrupt_records == 0 && r->damaged_headers == 0;
+    /* A power cut interrupts one erase at most, that of the block opened next; any other
+     * header that is neither valid nor erased is damage, or not a journal at all. */
+    uint32_t next_open = j.empty ? 0 : (j.head + 1) % j.nblocks;
+    int stray = unreadable > 1 ||
+                (unreadable == 1 &&
+                 journal_block_info(&j, next_open, &(uint32_t){0}) != JOURNAL_BLOCK_UNREADABLE);
+    int healthy = r->corrupt_records == 0 && r->damaged_headers == 0 && !stray;
     if (r->damaged_headers)
         printf("damage    %u block header(s) inside the journal are damaged: failing their CRC (a "
                "bit flip; the block's records were still read) or left from an older lap by a "
                "worn block the journal passes over\n",
                r->damaged_headers);
+    if (stray)
+        printf("damage    %u block(s) outside the journal hold a header that is neither valid nor "
+               "erased%s: more than a power cut leaves (it interrupts one erase, of block %u); "
+               "worn flash, a stray write, or not a journal\n",
+               unreadable, unreadable == 1 ? ", not the block opened next" : "", next_open);
     printf("verdict   %s\n", healthy ? "healthy" : "NOT HEALTHY: corruption found");
-    if (unreadable)
-        printf("note      %u block(s) with an unreadable header: an erase cut by power loss; they "
-               "are erased again before reuse\n",
-               unreadable);
+    if (unreadable && !stray)
+        printf("note      block %u has an unreadable header: an erase cut by power loss; it is "
+               "erased again before reuse\n",
+               next_open);
     journal_unmount(&j);
     hal_flash_close(flash);
     return healthy ? 0 : 1;

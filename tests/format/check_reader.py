@@ -42,7 +42,11 @@ GEOMETRIES = {
     "64k/16": (65536, 16, 5, 4000),
     "4k/1": (4096, 1, 8, 700),
     "32k/4096": (32768, 4096, 6, 250),
+    "4k/16 in 16k blocks": (4096, 16, 32, 2800),
 }
+# Blocks of several erase blocks (FORMAT.md section 1.1): the block size dump_state gives a blank
+# device; the readers find it in the headers.
+FRESH_BLOCK = {"4k/16 in 16k blocks": 16384}
 
 
 def configurations(ops_of):
@@ -74,7 +78,7 @@ def configurations(ops_of):
             seed += 1
     # Power cut at every operation of a stretch of each small geometry (block opens, marks,
     # sales; torn or not), the image left as cut.
-    for geo, nb in (("4k/16", 1), ("4k/1", 2), ("32k/4096", 1)):
+    for geo, nb in (("4k/16", 1), ("4k/1", 2), ("32k/4096", 1), ("4k/16 in 16k blocks", 2)):
         start = int(ops_of(geo, 50, nb) * 0.6)
         for n in range(start, start + 16):
             case(geo, 50, nb, n, n % 2, 0)
@@ -90,8 +94,8 @@ def configurations(ops_of):
     return out
 
 
-def run(cmd):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def run(cmd, env=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.decode()}")
     return p.stdout.decode()
@@ -103,7 +107,8 @@ def dump(prefix, binary, image, c):
             c["cont"], c["mount_prog"]]
     if c["worn"]:
         args += list(c["worn"])
-    return json.loads(run(prefix + [binary] + [str(a) for a in args]))
+    env = dict(os.environ, DUMP_STATE_BLOCK_SIZE=str(FRESH_BLOCK.get(c["geo"], 0)))
+    return json.loads(run(prefix + [binary] + [str(a) for a in args], env))
 
 
 def read(image, geo, names, prog=None):
@@ -139,6 +144,7 @@ def damage(base, geo, names):
     parsing of the undamaged image; what each copy must read as is left to the comparison."""
     e, p, _, _ = GEOMETRIES[geo]
     r = read_journal.Reader(bytes(base), e, p, names)
+    e = r.erase_size  # the journal's block size (FORMAT.md section 1.1)
     placed = r.place_ring()
     ring, head = placed["ring"], placed["head"]
     recs = {b: r.read_records(r.block(b)) for b in ring}
@@ -188,8 +194,8 @@ def damage(base, geo, names):
         d[ring[0] * e + 1] ^= 0x01
         out.append(("tail block header bit flip", d))
     d = copy()
-    set_header(d, e, mid, version=3)
-    out.append(("a ring block of version 3", d))
+    set_header(d, e, mid, version=4)
+    out.append(("a ring block of version 4", d))
     free = [b for b in range(r.nblocks) if b not in ring]
     if free:
         d = copy()

@@ -15,7 +15,9 @@
  *
  *   dump_state -m IMAGE NBACKENDS ERASE_SIZE PROG_SIZE NBLOCKS
  *
- * only mounts a copy of IMAGE (e.g. one check_reader.py has damaged) and reports.
+ * only mounts a copy of IMAGE (e.g. one check_reader.py has damaged) and reports. NBLOCKS counts
+ * erase blocks; $DUMP_STATE_BLOCK_SIZE, if set, is the block size a blank device gets (blocks
+ * spanning several erase blocks), else the journal's default.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,6 +33,14 @@
 static const char *const names[] = {"glu", "crm"};
 
 static uint64_t rng_state;
+
+static int mount_journal(struct journal *j, struct hal_flash *f, const uint32_t *ids, unsigned nb,
+                         char *err, size_t errlen)
+{
+    const char *fresh = getenv("DUMP_STATE_BLOCK_SIZE");
+    return journal_mount_blocks(j, f, fresh ? (uint32_t)strtoul(fresh, NULL, 0) : 0, ids, nb, err,
+                                errlen);
+}
 
 static uint32_t rnd(void)
 {
@@ -66,7 +76,7 @@ static int mount(struct workload *w)
     char err[256];
     memset(w->nflight, 0, sizeof w->nflight);
     memset(w->have_dead, 0, sizeof w->have_dead);
-    if (journal_mount(&w->j, w->f, w->ids, w->nb, err, sizeof err) != 0) {
+    if (mount_journal(&w->j, w->f, w->ids, w->nb, err, sizeof err) != 0) {
         fprintf(stderr, "dump_state: mount: %s\n", err);
         return -1;
     }
@@ -221,7 +231,7 @@ static int report(const unsigned char *img, const struct hal_flash_geometry *mge
     unsigned b;
 
     f2 = load(img, mgeo);
-    if (journal_mount(&j, f2, ids, nb, err, sizeof err) != 0) {
+    if (mount_journal(&j, f2, ids, nb, err, sizeof err) != 0) {
         printf("\"refused\":\"%s\"}\n", err);
         hal_flash_close(f2);
         return 0;
@@ -262,7 +272,7 @@ static int report(const unsigned char *img, const struct hal_flash_geometry *mge
         ids3[b] = ids[b];
     ids3[nb] = journal_backend_id("never-marked");
     f3 = load(img, mgeo);
-    if (journal_mount(&j, f3, ids3, nb + 1, err, sizeof err) != 0)
+    if (mount_journal(&j, f3, ids3, nb + 1, err, sizeof err) != 0)
         return 1;
     printf(",\"sales_before_reclaim\":");
     print_sales(&j, nb);

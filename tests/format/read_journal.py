@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A journal reader written from docs/FORMAT.md alone (version 2), without the firmware's code.
+"""A journal reader written from docs/FORMAT.md alone (version 3), without the firmware's code.
 
     read_journal.py IMAGE ERASE_SIZE PROG_SIZE [BACKEND ...]
 
@@ -17,9 +17,9 @@ import zlib
 MAGIC_BLOCK = 0x4C4A5354
 MAGIC_RECORD = 0x5254
 HDR_SIZE = 40
-VERSION = 2
+VERSION = 3
 SALE, MARK, OPEN, DEAD = 1, 2, 3, 4
-MAX_RECORD = 73728  # section 5.2, JOURNAL_MAX_RECORD
+MAX_RECORD = 83417  # section 5.2, JOURNAL_MAX_RECORD
 MAX_BACKENDS = 8  # section 6.4: nbackends 0-8
 
 
@@ -57,14 +57,53 @@ class Record:
         self.decoded = None
 
 
+def fresh_block_size(size, erase_size, prog_size):
+    """Section 1.1: the block size a blank device gets."""
+    p = prog_size
+    need = round_up(40, p) + round_up(16 + 3 + 28 * MAX_BACKENDS, p) + round_up(16 + MAX_RECORD, p)
+    b = erase_size
+    while b < need:
+        b *= 2
+    return b if size // b >= 4 else erase_size
+
+
+def find_block_size(image, erase_size, prog_size):
+    """Section 1.1: the journal's block size, from the first header that decides it."""
+    size = len(image)
+    fresh = fresh_block_size(size, erase_size, prog_size)
+    for step in (fresh, erase_size):
+        for at in range(0, size - 40 + 1, step):
+            if step != fresh and at % fresh == 0:
+                continue  # read in the first pass
+            raw = image[at:at + 40]
+            h = BlockHeader(raw)
+            if h.magic != MAGIC_BLOCK or h.hdr_crc != crc32(raw[:36]):
+                continue
+            if h.version > VERSION:
+                raise Refused(f"block {at // step} was written by a newer journal format; "
+                              "refusing to touch it (upgrade the firmware)")
+            if h.version < 1 or h.hdr_size != HDR_SIZE:
+                continue
+            n = h.erase_size // erase_size
+            if h.erase_size % erase_size or n == 0 or n & (n - 1) or size // h.erase_size < 4:
+                raise Refused(f"block {at // step} was written with another erase/program size; "
+                              "refusing to touch it (fix journal geometry in the config)")
+            return h.erase_size
+    return fresh
+
+
 class Reader:
     def __init__(self, image, erase_size, prog_size, names):
         self.img = image
-        self.erase_size = erase_size
+        if prog_size < 1 or erase_size % prog_size != 0 or len(image) // erase_size < 4:
+            raise Refused("unusable geometry")
+        # From here on, erase_size is the journal's block size (section 1.1): the unit every
+        # other section calls a block.
+        self.erase_size = find_block_size(image, erase_size, prog_size)
         self.prog_size = prog_size
         self.names = names
         self.ids = [crc32(n.encode()) for n in names]
-        self.nblocks = len(image) // erase_size
+        self.nblocks = len(image) // self.erase_size
         self.hdr_area = round_up(HDR_SIZE, prog_size)
         # Section 10: the smallest OPEN record. GAP: "nbackends" here is the number of
         # configured backends of this reader (the document does not say which count it means
@@ -107,7 +146,7 @@ class Reader:
         rtype, _flags, magic, length, pcrc, hcrc = struct.unpack("<BBHIII", h)
         if magic != MAGIC_RECORD or hcrc != crc32(h[:12]) or rtype not in (SALE, MARK, OPEN, DEAD):
             return False, None, None, None
-        if length > self.erase_size - off - 16 or length > round_up(MAX_RECORD, self.prog_size):
+        if length > self.erase_size - off - 16 or length > round_up(16 + MAX_RECORD, self.prog_size):
             return False, None, None, None
         return True, rtype, length, pcrc
 

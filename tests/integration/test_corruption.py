@@ -14,6 +14,7 @@ import sys
 from harness import Env, Pos, parse_args, wait_until
 
 ERASE = 4096  # small blocks, so that 60 sales span several and one header sits inside the ring
+SIZE = 262144  # under 4 x 128 KiB: the journal keeps blocks of one erase block (FORMAT.md 1.1)
 PROG = 16
 HEADER_SEQ_OFFSET = 8  # docs/FORMAT.md §3: the block header's u64 block_seq
 BROKEN = "CR017"
@@ -72,7 +73,7 @@ def main():
         env.write_config()
         with open(env.config_path) as f:
             cfg = json.load(f)
-        cfg["journal"].update({"erase_size": ERASE, "program_size": PROG})
+        cfg["journal"].update({"size": SIZE, "erase_size": ERASE, "program_size": PROG})
         with open(env.config_path, "w") as f:
             json.dump(cfg, f, indent=2)
         image = cfg["journal"]["path"]

@@ -23,7 +23,7 @@ MALFORMED = [  # (request, field the error must name)
       "currency": "GBP"}, "total"),
     ({"event": "sale.completed", "txn": "bad-6", "at": "2026-04-07T19:45:00Z", "total": 100,
       "currency": "GBP", "customer": {"email": "a@b.example", "first_name": "4111 1111 1111 1111"}},
-     "first_name"),
+     "customer.first_name"),
     ({"event": "sale.completed", "txn": "bad-7", "at": "2026-04-07T19:45:00Z", "total": 100,
       "currency": "GBP", "items": [{"sku": "A", "name": "Tea", "qty": 0, "unit_price": 100}]},
      "items[0].qty"),

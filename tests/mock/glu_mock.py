@@ -26,11 +26,17 @@ Test control (no key, never affected by faults, not written to the request log):
     GET  /_mock/fault         current fault configuration
     POST /_mock/reset         forget contacts, activities, request log and faults
     POST /_mock/fault         replace the fault configuration, e.g.
-         {"mode": "none"|"down"|"503"|"429"|"422", "retry_after": N, "count": K,
-          "slow": SECONDS, "reset_after_record": K}
+         {"mode": "none"|"down"|"503"|"429"|"422"|"answer", "retry_after": N or "HTTP-date",
+          "count": K, "slow": SECONDS, "reset_after_record": K, "path": "/contacts",
+          "status": S, "body": "TEXT", "headers": {"Name": "value"}}
 
     mode "down" reads each API request and closes the connection without answering; "503"/"429"
-    answer with that status (429 always with Retry-After, default 1). "count" limits the mode to the
+    answer with that status (429 always with Retry-After, default 1; "retry_after" is sent as
+    given, a number of seconds or any text such as an HTTP date). "answer" answers with "status"
+    (default 200), "body" as raw text (default empty: it need not be JSON) and "headers" (e.g.
+    {"Location": ...} with status 302), without applying the request: a strange server, a captive
+    portal or a proxy. "path" limits the mode to API requests for that path (e.g. "/contacts");
+    others are served normally and do not count. "count" limits the mode to the
     next K API requests, then it returns to "none"; without it the mode lasts until changed. "slow"
     delays every API answer (after the request has been applied). "reset_after_record" applies the
     next K successful POST /activities (201 or duplicate 200), then closes the connection without
@@ -75,8 +81,9 @@ ACTIVITY_EXTRAS = ("booking", "giftCard", "referralInvite")
 CONTACT_FIELDS = ("emailAddress", "phoneNumber", "firstName", "lastName")
 # Never let a credential reach the request log (or the state file on disk).
 SECRET_HEADERS = {"x-api-key", "authorization", "proxy-authorization", "cookie", "x-secret-key"}
-FAULT_OPTIONS = {"mode", "retry_after", "count", "slow", "reset_after_record"}
-FAULT_MODES = ("none", "down", "503", "429", "422")
+FAULT_OPTIONS = {"mode", "retry_after", "count", "slow", "reset_after_record", "path", "status",
+                 "body", "headers"}
+FAULT_MODES = ("none", "down", "503", "429", "422", "answer")
 
 # Activity ids live in another range than contact ids so that a client mixing them up gets a
 # 422/404 instead of silently hitting the wrong object.
@@ -382,9 +389,26 @@ class Faults:
         mode = str(mode) if is_int(mode) else mode
         if mode not in FAULT_MODES:
             raise ApiError(400, f"mode: must be one of {', '.join(FAULT_MODES)}")
-        for name in ("retry_after", "count"):
-            if spec.get(name) is not None and not (is_int(spec[name]) and spec[name] >= 0):
-                raise ApiError(400, f"{name}: must be an integer >= 0")
+        count = spec.get("count")
+        if count is not None and not (is_int(count) and count >= 0):
+            raise ApiError(400, "count: must be an integer >= 0")
+        retry_after = spec.get("retry_after")
+        if retry_after is not None and not ((is_int(retry_after) and retry_after >= 0)
+                                            or isinstance(retry_after, str)):
+            raise ApiError(400, "retry_after: must be an integer >= 0 or a string")
+        path = spec.get("path")
+        if path is not None and not (isinstance(path, str) and path.startswith("/")):
+            raise ApiError(400, "path: must be a path such as '/contacts'")
+        status = spec.get("status", 200)
+        if not (is_int(status) and 100 <= status <= 599):
+            raise ApiError(400, "status: must be an HTTP status from 100 to 599")
+        body = spec.get("body", "")
+        if not isinstance(body, str):
+            raise ApiError(400, "body: must be a string (sent as it is)")
+        headers = spec.get("headers", {})
+        if not (isinstance(headers, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
+            raise ApiError(400, "headers: must be an object of strings")
         slow = spec.get("slow", 0)
         if not (isinstance(slow, (int, float)) and not isinstance(slow, bool) and slow >= 0):
             raise ApiError(400, "slow: must be a number of seconds >= 0")
@@ -394,20 +418,29 @@ class Faults:
         with self.lock:
             self.mode = "none" if spec.get("count") == 0 else mode
             self.count = spec.get("count") if self.mode != "none" else None
-            self.retry_after = spec.get("retry_after")
+            self.retry_after = retry_after
             self.slow = slow
             self.reset_after_record = reset_after_record
+            self.path = path
+            self.answer = {"status": status, "body": body, "headers": headers}
 
     def snapshot(self):
         with self.lock:
             return {"mode": self.mode, "count": self.count, "retry_after": self.retry_after,
-                    "slow": self.slow, "reset_after_record": self.reset_after_record}
+                    "slow": self.slow, "reset_after_record": self.reset_after_record,
+                    "path": self.path, **self.answer}
 
-    def take(self):
+    def canned_answer(self):
+        with self.lock:
+            return dict(self.answer)
+
+    def take(self, path):
         """Called once per API request: the mode that applies to it (None if normal) and the
         delay, consuming one unit of `count`."""
         with self.lock:
             mode = None if self.mode == "none" else self.mode
+            if self.path is not None and path.rstrip("/") != self.path.rstrip("/"):
+                mode = None
             if mode and self.count is not None:
                 self.count -= 1
                 if self.count <= 0:
@@ -515,6 +548,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def reply_raw(self, status, body, headers):
+        """An answer exactly as a fault asks: any status, any bytes, any headers."""
+        self.send_response(status)
+        if not any(name.lower() == "content-type" for name in headers):
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
     def json_body(self, raw, strict_type=True):
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         # libcurl's default for a POST body is application/x-www-form-urlencoded, which the real
@@ -544,12 +590,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def api(self, url, raw):
         state, faults = self.server.state, self.server.faults
-        mode, retry_after, slow = faults.take()
+        mode, retry_after, slow = faults.take(url.path)
         key_state = self.api_key_state()
-        headers, applied, dropped = {}, mode, False
+        headers, applied, dropped, raw_answer = {}, mode, False, False
         with state.lock:
             if mode == "down":
                 status, payload, dropped = None, None, True
+            elif mode == "answer":
+                canned = faults.canned_answer()
+                status, payload, raw_answer = canned["status"], canned["body"], True
+                headers = dict(canned["headers"])
+                if retry_after is not None:
+                    headers["Retry-After"] = str(retry_after)
             elif mode is not None:
                 status = int(mode)
                 payload = {"error": {"429": "mock fault: rate limited",
@@ -576,7 +628,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if dropped:
             self.close_connection = True
             return
-        self.reply(status, payload, headers)
+        if raw_answer:
+            self.reply_raw(status, payload.encode(), headers)
+        else:
+            self.reply(status, payload, headers)
 
     def route(self, url, raw):
         state, method = self.server.state, self.command

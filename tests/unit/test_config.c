@@ -11,11 +11,16 @@
 
 #include "json_edit.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <mbedtls/base64.h>
 
 #include <cjson/cJSON.h>
 
@@ -23,6 +28,42 @@
 #include "config.h"
 
 #define API_KEY "sk_live_Zq8NbW7xKfT3pL1v"
+
+/* A self-signed test CA (EC P-256), and one with a critical nameConstraints extension, which
+ * mbedTLS 2.28 cannot interpret but OpenSSL (libcurl's TLS here) trusts: still a certificate. */
+#define TEST_CA_BASE64                                                                             \
+    "MIIBzDCCAXGgAwIBAgIUElZfCyp/9d7p2GuzgP/hCYeE8m4wCgYIKoZIzj0EAwIw\n"                           \
+    "MjEXMBUGA1UECgwOdGlsbHN5bmMgdGVzdHMxFzAVBgNVBAMMDnRlc3RfY29uZmln\n"                           \
+    "IENBMCAXDTI2MTEzMDE2MzQ0NloYDzIxMjYxMTA2MTYzNDQ2WjAyMRcwFQYDVQQK\n"                           \
+    "DA50aWxsc3luYyB0ZXN0czEXMBUGA1UEAwwOdGVzdF9jb25maWcgQ0EwWTATBgcq\n"                           \
+    "hkjOPQIBBggqhkjOPQMBBwNCAATu0RQQFdP7Fu23fjQy8wjttSGeesL1qAyzmuor\n"                           \
+    "sAhj69c2lucu+6k7J6SKD0Sqkg5uJu5dnZ8h0UDw1gLIMU+Ao2MwYTAdBgNVHQ4E\n"                           \
+    "FgQUMgbtldJi63abY/sh1mERQ7jx198wHwYDVR0jBBgwFoAUMgbtldJi63abY/sh\n"                           \
+    "1mERQ7jx198wDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAgQwCgYIKoZI\n"                           \
+    "zj0EAwIDSQAwRgIhALQiUxbXAHDW+GCJMMnogq17lhIubtM7OcKphiQsrMOKAiEA\n"                           \
+    "oGwc3dlWjGbYnPe0DWj1DZRuzL7JgqwjFv5Zjt5+zwE=\n"
+#define TEST_CA_PEM "-----BEGIN CERTIFICATE-----\n" TEST_CA_BASE64 "-----END CERTIFICATE-----\n"
+#define NAME_CONSTRAINED_CA_PEM                                                                    \
+    "-----BEGIN CERTIFICATE-----\n"                                                                \
+    "MIIB5TCCAYugAwIBAgIUXkXB5fo0LhcVzhHn5sm7mUYR8ZIwCgYIKoZIzj0EAwIw\n"                           \
+    "NzEXMBUGA1UECgwOdGlsbHN5bmMgdGVzdHMxHDAaBgNVBAMME25hbWUtY29uc3Ry\n"                           \
+    "YWluZWQgQ0EwIBcNMjYxMTMwMTYzNDQ2WhgPMjEyNjExMDYxNjM0NDZaMDcxFzAV\n"                           \
+    "BgNVBAoMDnRpbGxzeW5jIHRlc3RzMRwwGgYDVQQDDBNuYW1lLWNvbnN0cmFpbmVk\n"                           \
+    "IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE7tEUEBXT+xbtt340MvMI7bUh\n"                           \
+    "nnrC9agMs5rqK7AIY+vXNpbnLvupOyekig9EqpIObibuXZ2fIdFA8NYCyDFPgKNz\n"                           \
+    "MHEwHQYDVR0OBBYEFDIG7ZXSYut2m2P7IdZhEUO48dffMB8GA1UdIwQYMBaAFDIG\n"                           \
+    "7ZXSYut2m2P7IdZhEUO48dffMA8GA1UdEwEB/wQFMAMBAf8wHgYDVR0eAQH/BBQw\n"                           \
+    "EqAQMA6CDC5leGFtcGxlLmNvbTAKBggqhkjOPQQDAgNIADBFAiEAlwqVKtYKtdhS\n"                           \
+    "E3qw128hSs15hh8C88qKWykzF07I/HwCIG0BT+NjULesO4iuq4iCGZYtbdxrFT0P\n"                           \
+    "PrLjcSKeVBHO\n"                                                                               \
+    "-----END CERTIFICATE-----\n"
+/* The test CA's private key (a throwaway, used for nothing else): a PEM file, not a certificate */
+#define TEST_CA_KEY_PEM                                                                            \
+    "-----BEGIN PRIVATE KEY-----\n"                                                                \
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgyXWd4qf/W5fgv8gh\n"                           \
+    "AHVLsaVRUyiqtoLK+OLt7sjSFb6hRANCAATu0RQQFdP7Fu23fjQy8wjttSGeesL1\n"                           \
+    "qAyzmuorsAhj69c2lucu+6k7J6SKD0Sqkg5uJu5dnZ8h0UDw1gLIMU+A\n"                                   \
+    "-----END PRIVATE KEY-----\n"
 
 static char key_path[64], ca_path[64], journal_path[64];
 static char err[1024];
@@ -51,7 +92,7 @@ static int setup(void **state)
     make_temp(key_path, sizeof key_path, "key");
     write_file(key_path, API_KEY "\n", strlen(API_KEY) + 1, 0600);
     make_temp(ca_path, sizeof ca_path, "ca");
-    write_file(ca_path, "-----BEGIN CERTIFICATE-----\n", 28, 0644);
+    write_file(ca_path, TEST_CA_PEM, strlen(TEST_CA_PEM), 0644);
     /* the journal image need not exist: the daemon creates it */
     make_temp(journal_path, sizeof journal_path, "journal");
     unlink(journal_path);
@@ -140,7 +181,7 @@ static void test_example_loads(void **state)
 static void test_variants_accepted(void **state)
 {
     (void)state;
-    /* no ca_file (system store), no source, 32-character terminal id, no backends at all */
+    /* no ca_file (system store), no source, 32-character terminal id */
     cJSON *root = example();
     json_edit(root, "backends.0.ca_file", NULL);
     json_edit(root, "backends.0.source", NULL);
@@ -160,12 +201,6 @@ static void test_variants_accepted(void **state)
         fail_msg("refused: %s", err);
     assert_int_equal(cfg.backends[0].anonymous, ANON_CONTACT);
     assert_string_equal(cfg.backends[0].anonymous_email, "walkin@example.com");
-
-    root = example();
-    json_edit(root, "backends", "[]");
-    if (load(root) != 0)
-        fail_msg("refused: %s", err);
-    assert_int_equal(cfg.nbackends, 0);
 
     /* two backends with different names */
     root = example();
@@ -508,6 +543,365 @@ static void test_duplicate_keys(void **state)
     }
 }
 
+/* ---- a configuration that cannot work: issue 9, observation 8 (and 2 for the paths) ---- */
+
+/* Prints one failing case and counts it, so that a table shows every case that fails. */
+__attribute__((format(printf, 1, 2))) static int failed_case(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_error(fmt, ap);
+    va_end(ap);
+    print_error("\n");
+    return 1;
+}
+
+/* text as a JSON string (quoted, escaped); the caller frees it. */
+static char *json_string(const char *text)
+{
+    cJSON *item = cJSON_CreateString(text);
+    char *json = cJSON_PrintUnformatted(item);
+    cJSON_Delete(item);
+    assert_non_null(json);
+    return json;
+}
+
+/* Loads the example with key (a dotted path) set to the JSON string of text. */
+static int load_with_path(const char *key, const char *text)
+{
+    cJSON *root = example();
+    char *value = json_string(text);
+    json_edit(root, key, value);
+    free(value);
+    return load(root);
+}
+
+/* Whatever the file, config_load returns: a FIFO once hung it in open(). The alarm is a
+ * watchdog (its default action ends the test), not a timed assertion. */
+static int load_with_path_guarded(const char *key, const char *text)
+{
+    alarm(20);
+    int rc = load_with_path(key, text);
+    alarm(0);
+    return rc;
+}
+
+/* Sales would be acknowledged, stored and sent nowhere: that configuration is a mistake. */
+static void test_no_backends_refused(void **state)
+{
+    (void)state;
+    static const char *const values[] = {"[]", NULL};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        cJSON *root = example();
+        json_edit(root, "backends", values[i]);
+        int rc = load(root);
+        if (rc != -1 || !starts_with(err, "backends: at least one backend is required"))
+            bad += failed_case("backends %s: rc %d, err \"%s\"",
+                               values[i] ? values[i] : "(removed)", rc, err);
+    }
+    assert_int_equal(bad, 0);
+}
+
+struct ca_case {
+    const char *what;
+    const void *content;
+    size_t len;
+    const char *expect; /* after "backends[0].ca_file: <path>"; NULL: accepted */
+};
+
+#define TEXT(s)    s, sizeof s - 1
+#define JUNK_BLOCK "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+
+/* Writes each case's content to one CA file and loads it; returns how many went wrong. */
+static int ca_cases(const struct ca_case *cases, size_t n)
+{
+    char path[64], expect[512];
+    int bad = 0;
+    make_temp(path, sizeof path, "ca2");
+    for (size_t i = 0; i < n; i++) {
+        write_file(path, cases[i].content, cases[i].len, 0644);
+        int rc = load_with_path("backends.0.ca_file", path);
+        snprintf(expect, sizeof expect, "backends[0].ca_file: %s%s", path,
+                 cases[i].expect ? cases[i].expect : "");
+        if (!cases[i].expect ? rc != 0 : rc != -1 || !starts_with(err, expect))
+            bad += failed_case("%s: rc %d, err \"%s\", expected %s", cases[i].what, rc, err,
+                               cases[i].expect ? expect : "rc 0");
+    }
+    unlink(path);
+    return bad;
+}
+
+/* A CA file is read as libcurl reads it here (OpenSSL): PEM certificates, text around them
+ * ignored. Checked against curl --cacert: these load, the refused ones below fail with
+ * "(77) error setting certificate file". */
+static void test_ca_file_accepted(void **state)
+{
+    (void)state;
+    static const struct ca_case cases[] = {
+        {"PEM", TEXT(TEST_CA_PEM), NULL},
+        {"two certificates", TEXT(TEST_CA_PEM NAME_CONSTRAINED_CA_PEM), NULL},
+        {"comments around it", TEXT("# test CA\n" TEST_CA_PEM "trailing words\n"), NULL},
+        {"a key and a certificate", TEXT(TEST_CA_KEY_PEM TEST_CA_PEM), NULL},
+        {"a certificate mbedTLS cannot interpret", TEXT(NAME_CONSTRAINED_CA_PEM), NULL},
+    };
+    assert_int_equal(ca_cases(cases, sizeof cases / sizeof *cases), 0);
+}
+
+/* A CA file with no usable certificate was accepted, and every connection failed later. */
+static void test_ca_file_without_certificate(void **state)
+{
+    (void)state;
+    static unsigned char garbage[3000], der[1024];
+    size_t der_len = 0;
+    srand(9);
+    for (size_t i = 0; i < sizeof garbage; i++)
+        garbage[i] = (unsigned char)rand();
+    assert_int_equal(mbedtls_base64_decode(der, sizeof der, &der_len,
+                                           (const unsigned char *)TEST_CA_BASE64,
+                                           strlen(TEST_CA_BASE64)),
+                     0);
+    static const char none[] = " holds no PEM certificate";
+    const struct ca_case cases[] = {
+        {"empty", TEXT(""), none},
+        {"a newline", TEXT("\n"), none},
+        {"random bytes", garbage, sizeof garbage, none},
+        {"text", TEXT("api.glu.io\n"), none},
+        {"a private key only", TEXT(TEST_CA_KEY_PEM), none},
+        {"a header only", TEXT("-----BEGIN CERTIFICATE-----\n"), ": certificate 1 of 1 is damaged"},
+        {"a PEM block of junk", TEXT(JUNK_BLOCK), ": certificate 1 of 1 is damaged"},
+        {"a truncated certificate", TEST_CA_PEM, sizeof TEST_CA_PEM / 2,
+         ": certificate 1 of 1 is damaged"},
+        /* one damaged certificate fails the whole file in libcurl (OpenSSL) */
+        {"a junk block, then a good one", TEXT(JUNK_BLOCK TEST_CA_PEM),
+         ": certificate 1 of 2 is damaged"},
+        {"a good one, then a truncated one", TEST_CA_PEM NAME_CONSTRAINED_CA_PEM,
+         sizeof TEST_CA_PEM + 200, ": certificate 2 of 2 is damaged"},
+        /* DER is not read by libcurl with OpenSSL: the message says how to convert it */
+        {"DER", der, der_len, " is a DER certificate; libcurl reads PEM (convert: openssl x509"},
+    };
+    assert_int_equal(ca_cases(cases, sizeof cases / sizeof *cases), 0);
+}
+
+/* Makes a FIFO, a directory and a Unix socket under dir; fills paths (NULL-terminated) with
+ * them and with device files. */
+static void special_files(const char *dir, char paths[][96], size_t cap)
+{
+    size_t n = 0;
+    assert_true(cap >= 6);
+    snprintf(paths[n], sizeof paths[n], "%s/dir", dir);
+    assert_int_equal(mkdir(paths[n++], 0700), 0);
+    snprintf(paths[n], sizeof paths[n], "%s/sock", dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", paths[n++]);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(s >= 0);
+    assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    close(s); /* the socket file stays */
+    snprintf(paths[n++], sizeof paths[0], "/dev/zero");
+    snprintf(paths[n++], sizeof paths[0], "/dev/null");
+    /* last: the old code hung on it */
+    snprintf(paths[n], sizeof paths[n], "%s/fifo", dir);
+    assert_int_equal(mkfifo(paths[n++], 0600), 0);
+    paths[n][0] = '\0';
+}
+
+static void remove_special_files(const char *dir)
+{
+    static const char *const names[] = {"fifo", "dir", "sock"};
+    char p[96];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        if (remove(p) != 0 && errno != ENOENT)
+            fail_msg("cannot remove %s", p);
+    }
+    rmdir(dir);
+}
+
+/* A FIFO as the key file hung the daemon at start, silently; a directory, a socket or a device
+ * is no key either. Each is refused, naming the key and what the file is. */
+static void test_key_file_not_regular(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tillsync-test-special-XXXXXX", paths[8][96];
+    assert_non_null(mkdtemp(dir));
+    special_files(dir, paths, 8);
+    int bad = 0;
+    for (size_t i = 0; paths[i][0]; i++) {
+        int rc = load_with_path_guarded("backends.0.api_key_file", paths[i]);
+        if (rc != -1 || !starts_with(err, "backends[0].api_key_file: ") ||
+            !strstr(err, "not a regular file"))
+            bad += failed_case("%s: rc %d, err \"%s\"", paths[i], rc, err);
+    }
+    remove_special_files(dir);
+    assert_int_equal(bad, 0);
+}
+
+static void test_ca_file_not_regular(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tillsync-test-special-XXXXXX", paths[8][96];
+    assert_non_null(mkdtemp(dir));
+    special_files(dir, paths, 8);
+    int bad = 0;
+    for (size_t i = 0; paths[i][0]; i++) {
+        int rc = load_with_path_guarded("backends.0.ca_file", paths[i]);
+        if (rc != -1 || !starts_with(err, "backends[0].ca_file: ") ||
+            !strstr(err, "not a regular file"))
+            bad += failed_case("%s: rc %d, err \"%s\"", paths[i], rc, err);
+    }
+    remove_special_files(dir);
+    assert_int_equal(bad, 0);
+}
+
+static void test_base_url(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        const char *stored; /* NULL: refused */
+    } cases[] = {
+        {"https://api.glu.io", "https://api.glu.io"},
+        {"https://api.glu.io/", "https://api.glu.io"},
+        {"https://api.glu.io:8443/v1//", "https://api.glu.io:8443/v1"},
+        {"https://127.0.0.1:9", "https://127.0.0.1:9"},
+        {"https://[::1]:9", "https://[::1]:9"},
+        {"https://127.\xc3\xb6.0.1:9", NULL}, /* the issue's: accepted, failing later */
+        {"https://b\xc3\xbc"
+         "cher.example",
+         NULL},
+        {"https://", NULL},
+        {"https:///", NULL},
+        {"https:// x", NULL},
+        {"https://api glu.io", NULL},
+        {"https://api.glu.io/v1 /", NULL},
+        {"https://api.glu.io\t", NULL},
+        {" https://api.glu.io", NULL},
+        {"https://:443", NULL},
+        {"https://api.glu.io:99999", NULL},
+        {"https://api.glu.io:port", NULL},
+        {"https://api.glu.io?x=1", NULL},
+        {"https://api.glu.io/#top", NULL},
+        {"https://user:secret@api.glu.io", NULL},
+        {"https://:secret@api.glu.io", NULL},
+        {"https://[fe80::1%25eth0]:9", "https://[fe80::1%25eth0]:9"},
+        {"http://api.glu.io", NULL},
+        {"ftp://api.glu.io", NULL},
+        {"api.glu.io", NULL},
+        {"https//api.glu.io", NULL},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = load_with_path("backends.0.base_url", cases[i].url);
+        if (cases[i].stored) {
+            if (rc != 0 || strcmp(cfg.backends[0].base_url, cases[i].stored) != 0)
+                bad += failed_case("\"%s\": rc %d, err \"%s\", stored \"%s\"", cases[i].url, rc,
+                                   err, cfg.backends[0].base_url);
+        } else if (rc != -1 || !starts_with(err, "backends[0].base_url: ") ||
+                   strlen(err) < strlen("backends[0].base_url: ") + 8) {
+            bad += failed_case("\"%s\": rc %d, err \"%s\"", cases[i].url, rc, err);
+        } else if (strstr(err, "secret")) {
+            bad += failed_case("\"%s\": the error echoes the password: %s", cases[i].url, err);
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* A socket path on the journal deleted the journal (every acknowledged sale gone); two equal
+ * socket paths mixed POS and control lines. Equal however written: text, links, directories. */
+static void test_paths_must_differ(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tillsync-test-paths-XXXXXX", journal[96], other[96], link_dir[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(journal, sizeof journal, "%s/j.img", dir);
+    snprintf(link_dir, sizeof link_dir, "%s/linked", dir);
+    assert_int_equal(symlink(dir, link_dir), 0);
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    struct path_case {
+        const char *key, *expect;
+        char value[128];
+    } cases[8];
+    size_t n = 0;
+    cases[n] =
+        (struct path_case){"control_socket", "control_socket: same path as journal.path", ""};
+    snprintf(cases[n++].value, sizeof cases[0].value, "%s", journal);
+    cases[n] =
+        (struct path_case){"intake.pos_socket", "intake.pos_socket: same path as journal.path", ""};
+    snprintf(cases[n++].value, sizeof cases[0].value, "%s", journal);
+    cases[n] =
+        (struct path_case){"control_socket", "control_socket: same path as intake.pos_socket",
+                           "/run/tillsync/pos.sock"};
+    n++;
+    cases[n] =
+        (struct path_case){"control_socket", "control_socket: same path as journal.path", ""};
+    snprintf(cases[n++].value, sizeof cases[0].value, "%s//./j.img", dir);
+    /* relative, from the directory the daemon was started in */
+    cases[n++] = (struct path_case){"control_socket", "control_socket: same path as journal.path",
+                                    "./j.img"};
+    /* through a symbolic link to the directory */
+    cases[n] =
+        (struct path_case){"intake.pos_socket", "intake.pos_socket: same path as journal.path", ""};
+    snprintf(cases[n++].value, sizeof cases[0].value, "%s/j.img", link_dir);
+    /* a hard link to the image (once it exists) */
+    cases[n] =
+        (struct path_case){"control_socket", "control_socket: same path as journal.path", ""};
+    snprintf(cases[n++].value, sizeof cases[0].value, "%s/hard.img", dir);
+    int bad = 0;
+    for (int exists = 0; exists < 2; exists++) {
+        if (exists) { /* the image and a hard link to it */
+            write_file(journal, "", 0, 0600);
+            snprintf(other, sizeof other, "%s/hard.img", dir);
+            assert_int_equal(link(journal, other), 0);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!exists && strstr(cases[i].value, "hard.img"))
+                continue; /* a different name while no file is there */
+            cJSON *root = example();
+            char *value = json_string(journal);
+            json_edit(root, "journal.path", value);
+            free(value);
+            value = json_string(cases[i].value);
+            json_edit(root, cases[i].key, value);
+            free(value);
+            assert_int_equal(chdir(dir), 0);
+            int rc = load(root);
+            assert_int_equal(chdir(cwd), 0);
+            if (rc != -1 || strcmp(err, cases[i].expect) != 0)
+                bad += failed_case("%s = %s (image %s): rc %d, err \"%s\", expected \"%s\"",
+                                   cases[i].key, cases[i].value, exists ? "present" : "absent", rc,
+                                   err, cases[i].expect);
+        }
+    }
+    assert_int_equal(bad, 0);
+    /* different names in one directory are fine */
+    cJSON *root = example();
+    char *value = json_string(journal);
+    json_edit(root, "journal.path", value);
+    free(value);
+    snprintf(other, sizeof other, "\"%s/pos.sock\"", dir);
+    json_edit(root, "intake.pos_socket", other);
+    snprintf(other, sizeof other, "\"%s/ctl.sock\"", dir);
+    json_edit(root, "control_socket", other);
+    if (load(root) != 0)
+        fail_msg("refused: %s", err);
+
+    /* an MTD journal: its device is the path */
+    if (board_has_flash_driver("mtd")) {
+        root = example();
+        json_edit(root, "journal", "{\"driver\": \"mtd\", \"device\": \"/dev/mtd3\"}");
+        json_edit(root, "intake.pos_socket", "\"/dev/mtd3\"");
+        assert_int_equal(load(root), -1);
+        assert_string_equal(err, "intake.pos_socket: same path as journal.device");
+    }
+    snprintf(other, sizeof other, "%s/hard.img", dir);
+    unlink(other);
+    unlink(journal);
+    unlink(link_dir);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +917,13 @@ int main(void)
         cmocka_unit_test(test_unreadable_config),
         cmocka_unit_test(test_malformed_text_around_valid_config),
         cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_no_backends_refused),
+        cmocka_unit_test(test_ca_file_accepted),
+        cmocka_unit_test(test_ca_file_without_certificate),
+        cmocka_unit_test(test_base_url),
+        cmocka_unit_test(test_paths_must_differ),
+        cmocka_unit_test(test_ca_file_not_regular),
+        cmocka_unit_test(test_key_file_not_regular), /* last: on the old code it hangs */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

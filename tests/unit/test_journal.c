@@ -16,7 +16,9 @@
 
 #include "drivers/flash_ram.h"
 #include "crc32.h"
+#include "dup_window.h"
 #include "journal.h"
+#include "sale.h"
 
 static const struct hal_flash_geometry small = {8 * 4096, 4096, 16};
 static const uint32_t ids[2] = {0x1111, 0x2222};
@@ -32,9 +34,11 @@ static void body_for(unsigned i, char *buf, size_t cap)
              "................................");
 }
 
+/* Blocks of one erase block, as firmware before format 3 made them: a journal it left must go
+ * on working, and small blocks make every path (wrap, reclaim, full) cheap to reach. */
 static void mount_ok(struct journal *j, struct hal_flash *f)
 {
-    int rc = journal_mount(j, f, ids, 2, err, sizeof err);
+    int rc = journal_mount_blocks(j, f, f->geo.erase_size, ids, 2, err, sizeof err);
     if (rc)
         fail_msg("mount: %d %s", rc, err);
 }
@@ -349,7 +353,7 @@ static void test_duplicate_window_past_a_worn_block(void **state)
         assert_int_equal(append_sized(&j, n++, 8), 0);
     flash_ram_fail_block(f, (j.head + 1) % j.nblocks, 1);
     unsigned first = n - 1;
-    while (j.head_off + 200 < j.erase_size)
+    while (j.head_off + 200 < j.block_size)
         assert_int_equal(append_sized(&j, n++, 8), 0);
     unsigned last = n - 1;
     drain(&j, 0);
@@ -365,6 +369,245 @@ static void test_duplicate_window_past_a_worn_block(void **state)
         if (journal_find_txn(&j, txn) != 1)
             fail_msg("%s, stored before the worn block, is not found as a duplicate", txn);
     }
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+/*
+ * The largest line the contract allows (65,536 bytes, 500 items) with the numbers that print
+ * longest: its normalised body is longer than the line. It was refused (-EMSGSIZE) with 4 KiB
+ * erase blocks, and even with 64 KiB ones (issue 9 observation 7).
+ */
+static char *worst_line(size_t want)
+{
+    char *line = malloc(want + 1);
+    assert_non_null(line);
+    size_t n = (size_t)snprintf(line, want + 1,
+                                "{\"event\":\"sale.completed\",\"txn\":\"W-%060u\","
+                                "\"at\":\"2026-04-07T19:45:00+01:00\",\"total\":1e12,"
+                                "\"currency\":\"GBP\",\"items\":[",
+                                0u);
+    /* qty 5e-324 prints 4.9406564584124654e-324; -1e12 prints -1000000000000 */
+    static const char item[] = "{\"sku\":\"S\",\"qty\":5e-324,\"unit_price\":-1e12,\"name\":\"";
+    size_t avail = want - n - 2 - 499; /* "]}" and the commas between items */
+    for (unsigned i = 0; i < 500; i++) {
+        size_t len = avail / 500 + (i < avail % 500), name = len - (sizeof item - 1) - 2;
+        memcpy(line + n, item, sizeof item - 1);
+        n += sizeof item - 1;
+        memset(line + n, 'N', name);
+        n += name;
+        memcpy(line + n, i == 499 ? "\"}" : "\"},", i == 499 ? 2 : 3);
+        n += i == 499 ? 2 : 3;
+    }
+    memcpy(line + n, "]}", 3);
+    n += 2;
+    assert_int_equal(n, want);
+    return line;
+}
+
+static void largest_line_on(uint32_t erase_size, uint32_t prog_size)
+{
+    char *line = worst_line(65536);
+    struct sale s;
+    char why[256];
+    if (sale_parse(line, 65536, &s, why, sizeof why) != 0)
+        fail_msg("the worst-case line is refused by sale_parse: %s", why);
+    assert_true(s.body_len > 65536 + 500 * 20); /* every number printed longer than written */
+    struct hal_flash *f =
+        flash_ram_create(&(struct hal_flash_geometry){1u << 20, erase_size, prog_size});
+    struct journal j;
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    uint64_t seq;
+    for (int i = 0; i < 2; i++) { /* the second opens a block of its own */
+        int rc = journal_append_sale(&j, s.txn, s.body, s.body_len, 7, &seq);
+        if (rc)
+            fail_msg("erase %u, program %u: a %zu-byte body is refused: %d", erase_size, prog_size,
+                     s.body_len, rc);
+    }
+    journal_unmount(&j);
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    for (int i = 0; i < 2; i++) {
+        struct journal_sale got;
+        assert_int_equal(journal_next_sale(&j, 0, &got), 1);
+        assert_int_equal(got.body_len, s.body_len);
+        assert_memory_equal(got.body, s.body, s.body_len);
+        assert_int_equal(
+            journal_sale_done(&j, 0, &got, i ? "HTTP 422: a dead letter copies it" : NULL), 0);
+    }
+    /* The bound itself, with the longest txn: stored, and its dead letter written. */
+    assert_int_equal(j.max_body, JOURNAL_MAX_BODY);
+    static char body[JOURNAL_MAX_BODY];
+    memset(body, 'b', sizeof body);
+    char txn[JOURNAL_MAX_TXN + 1];
+    memset(txn, 'T', JOURNAL_MAX_TXN);
+    txn[JOURNAL_MAX_TXN] = '\0';
+    assert_int_equal(journal_append_sale(&j, txn, body, sizeof body, 8, &seq), 0);
+    assert_int_equal(journal_append_sale(&j, txn, body, sizeof body + 1, 8, &seq), -EMSGSIZE);
+    struct journal_sale got;
+    assert_int_equal(journal_next_sale(&j, 0, &got), 1);
+    assert_int_equal(got.body_len, sizeof body);
+    assert_int_equal(journal_sale_done(&j, 0, &got, "HTTP 422: the largest dead letter"), 0);
+    assert_int_equal(journal_check(&j), 0);
+    assert_int_equal(j.report.sales, 3);
+    assert_int_equal(j.report.corrupt_records, 0);
+    printf("erase %u, program %u: a %zu-byte body from a 65536-byte line stored in blocks of "
+           "%u bytes\n",
+           erase_size, prog_size, s.body_len, j.block_size);
+    journal_unmount(&j);
+    hal_flash_close(f);
+    sale_free(&s);
+    free(line);
+}
+
+static void test_largest_line_fits_4k_erase_prog_1(void **state)
+{
+    (void)state;
+    largest_line_on(4096, 1);
+}
+
+static void test_largest_line_fits_4k_erase_prog_512(void **state)
+{
+    (void)state;
+    largest_line_on(4096, 512);
+}
+
+static void test_largest_line_fits_64k_erase(void **state)
+{
+    (void)state;
+    largest_line_on(65536, 16);
+    largest_line_on(32768, 4096); /* the largest program unit the configuration allows */
+    largest_line_on(262144, 4096);
+}
+
+/*
+ * Two txns whose 48-bit window hashes are equal (found by a birthday search: the first 6 bytes
+ * of SHA-256 of each are 5b 0f e5 1a 69 93). A duplicate is only ever the same txn, read back
+ * from flash: once the stored sale's block is erased, a hash hit is no proof, and answering
+ * "duplicate" would acknowledge a sale stored nowhere (issue 9 observation 4).
+ */
+#define COLLIDE_A "Td8d94587fe36"
+#define COLLIDE_B "T22bce2478f3c"
+
+static void test_duplicate_is_the_same_txn_read_back(void **state)
+{
+    (void)state;
+    assert_int_equal(dup_window_hash(COLLIDE_A), dup_window_hash(COLLIDE_B));
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    uint64_t seq;
+    assert_int_equal(journal_append_sale(&j, COLLIDE_A, "{}", 2, 1, &seq), 0);
+    assert_true(journal_find_txn(&j, COLLIDE_A));
+    assert_false(journal_find_txn(&j, COLLIDE_B)); /* its block is read: another txn */
+    churn(&j, f, 0, 2); /* the block holding A is erased and reused; A is still in the window */
+    if (journal_find_txn(&j, COLLIDE_B))
+        fail_msg("%s was answered a duplicate of %s, whose record is erased", COLLIDE_B, COLLIDE_A);
+    assert_false(journal_find_txn(&j, COLLIDE_A)); /* unprovable: stored again, same ref */
+    journal_unmount(&j);
+    mount_ok(&j, f); /* the window rebuilt from OPEN records, hashes only */
+    assert_false(journal_find_txn(&j, COLLIDE_B));
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+/* A stored txn is compared whole, by its length too: a record whose txn is "a\0b" (no writer
+ * makes one, a damaged or foreign one could) is not the sale "a". */
+static void test_duplicate_compares_the_whole_txn(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    uint64_t seq;
+    assert_int_equal(journal_append_sale(&j, "ab", "{}", 2, 1, &seq), 0);
+    /* a SALE record with txn "a\0b", by hand, at the append position (FORMAT.md 5.1, 6.1) */
+    uint8_t rec[64];
+    static const uint8_t payload[] = {1, 0, 0, 0, 0, 0, 0,   0, 2,   0,   0,
+                                      0, 0, 0, 0, 0, 3, 'a', 0, 'b', '{', '}'};
+    memset(rec, 0xFF, sizeof rec);
+    rec[0] = 1;
+    rec[1] = 0;
+    rec[2] = 0x54;
+    rec[3] = 0x52;
+    uint32_t len = sizeof payload, pcrc = crc32_update(0, payload, len);
+    memcpy(rec + 4, &len, 4); /* little-endian hosts only, like the rest of this file's checks */
+    memcpy(rec + 8, &pcrc, 4);
+    uint32_t hcrc = crc32_update(0, rec, 12);
+    memcpy(rec + 12, &hcrc, 4);
+    memcpy(rec + 16, payload, len);
+    uint64_t at = (uint64_t)j.head * small.erase_size + j.head_off;
+    journal_unmount(&j);
+    assert_int_equal(hal_flash_prog(f, at, rec, 48), 0);
+    mount_ok(&j, f);
+    assert_int_equal(journal_check(&j), 0);
+    assert_int_equal(j.report.sales, 2);
+    assert_true(journal_find_txn(&j, "ab"));
+    if (journal_find_txn(&j, "a"))
+        fail_msg("\"a\" was answered a duplicate of the stored txn \"a\\0b\"");
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+/*
+ * Upgrade: a journal that firmware before format 3 wrote (format 2, blocks of one erase block) on
+ * a partition where a blank device now gets 128 KiB blocks. Mount must take the journal's own
+ * block size from its headers, even when every header at a 128 KiB boundary is gone, and never
+ * erase or misread it; it goes on working, refusing only the sales its blocks cannot hold.
+ */
+static void test_upgrade_keeps_the_journals_block_size(void **state)
+{
+    (void)state;
+    static const struct hal_flash_geometry geo = {1u << 20, 4096, 16};
+    struct hal_flash *f = flash_ram_create(&geo);
+    struct journal j;
+    assert_int_equal(journal_mount_blocks(&j, f, 4096, ids, 2, err, sizeof err), 0);
+    for (unsigned i = 0; i < 60; i++)
+        assert_int_equal(append_n(&j, i), 0);
+    uint32_t used = j.used;
+    assert_true(used >= 3);
+    journal_unmount(&j);
+    /* As format 2 firmware wrote it: version 2 in every header. */
+    static uint8_t blk[4096];
+    for (uint32_t b = 0; b < geo.size / 4096; b++) {
+        assert_int_equal(hal_flash_read(f, (uint64_t)b * 4096, blk, sizeof blk), 0);
+        uint32_t crc;
+        memcpy(&crc, blk + 36, 4);
+        if (crc != crc32_update(0, blk, 36))
+            continue;
+        blk[4] = 2;
+        crc = crc32_update(0, blk, 36);
+        memcpy(blk + 36, &crc, 4);
+        assert_int_equal(hal_flash_erase(f, b), 0);
+        assert_int_equal(hal_flash_prog(f, (uint64_t)b * 4096, blk, sizeof blk), 0);
+    }
+    /* Block 0's header lost to a cut erase: no header is left at a 128 KiB boundary. */
+    assert_int_equal(hal_flash_erase(f, 0), 0);
+    uint64_t progs = flash_ram_stats(f)->progs, erases = flash_ram_stats(f)->erases;
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    assert_int_equal(flash_ram_stats(f)->progs, progs);
+    assert_int_equal(flash_ram_stats(f)->erases, erases);
+    assert_int_equal(j.block_size, 4096);
+    assert_int_equal(j.nblocks, 256);
+    assert_int_equal(j.used, used - 1);
+    assert_true(j.max_body < JOURNAL_MAX_BODY);
+    assert_int_equal(journal_check(&j), 0);
+    assert_int_equal(j.report.corrupt_records, 0);
+    uint64_t kept = j.report.sales;
+    assert_true(kept > 30);
+    assert_true(journal_find_txn(&j, "t00059"));
+    /* It keeps working with its own blocks; a sale they cannot hold is refused as before. */
+    for (unsigned i = 60; i < 200; i++)
+        assert_int_equal(append_n(&j, i), 0);
+    static char big[8192];
+    memset(big, 'x', sizeof big);
+    uint64_t seq;
+    assert_int_equal(journal_append_sale(&j, "big", big, sizeof big, 1, &seq), -EMSGSIZE);
+    journal_unmount(&j);
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    assert_int_equal(j.block_size, 4096);
+    assert_int_equal(journal_check(&j), 0);
+    assert_int_equal(j.report.sales, kept + 140);
+    assert_int_equal(j.report.corrupt_records, 0);
     journal_unmount(&j);
     hal_flash_close(f);
 }
@@ -411,13 +654,14 @@ static void test_other_geometry_is_refused(void **state)
 
 /*
  * Mount reads the block headers, the head, and OPEN records back to 10,000 sales: within
- * (blocks x 40) + 2 erase blocks on a full journal, however many sales it holds.
+ * (blocks x 40) + 2 blocks on a full journal, however many sales it holds. 64 KiB erase
+ * blocks: the journal's blocks are 128 KiB.
  */
 static void test_mount_reads_are_bounded(void **state)
 {
     (void)state;
     static const struct hal_flash_geometry big = {8u << 20, 64u << 10, 16};
-    const uint32_t nblocks = 128;
+    const uint32_t nblocks = 64;
     struct hal_flash *f = flash_ram_create(&big);
     struct journal j;
     assert_int_equal(journal_mount(&j, f, ids, 1, err, sizeof err), 0);
@@ -430,7 +674,8 @@ static void test_mount_reads_are_bounded(void **state)
     journal_unmount(&j);
 
     assert_int_equal(journal_mount(&j, f, ids, 1, err, sizeof err), 0);
-    uint64_t bound = nblocks * 40ull + 2ull * big.erase_size;
+    assert_int_equal(j.nblocks, nblocks);
+    uint64_t bound = nblocks * 40ull + 2ull * j.block_size;
     printf("mount of a full 8 MiB journal (%u sales): %llu bytes read, bound %llu\n", n,
            (unsigned long long)j.report.mount_bytes_read, (unsigned long long)bound);
     assert_true(j.report.mount_bytes_read <= bound);
@@ -677,11 +922,15 @@ struct outcome {
 
 /* Appends, delivers (backend 0 eagerly, backend 1 lagging), flushes marks; wraps many times.
  * Stops at the first failure: with power cut, nothing more happens. */
+/* The geometry and block size the power-cut runs use. */
+static const struct hal_flash_geometry *cut_geo = &small;
+static uint32_t cut_block = 4096;
+
 static void workload(struct hal_flash *f, struct outcome *o)
 {
     struct journal j;
     memset(o, 0, sizeof *o);
-    if (journal_mount(&j, f, ids, 2, err, sizeof err) != 0)
+    if (journal_mount_blocks(&j, f, cut_block, ids, 2, err, sizeof err) != 0)
         return;
     for (unsigned i = 0; i < WORKLOAD_SALES; i++) {
         int rc = append_n(&j, i);
@@ -737,9 +986,13 @@ static void workload(struct hal_flash *f, struct outcome *o)
 static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_t cut)
 {
     struct journal j;
-    int rc = journal_mount(&j, f, ids, 2, err, sizeof err);
+    /* a blank device would get small blocks: mount must find the journal's own in its headers */
+    int rc = journal_mount_blocks(&j, f, cut_block == 4096 ? 8192 : 4096, ids, 2, err, sizeof err);
     if (rc)
         fail_msg("cut %llu: mount failed: %s", (unsigned long long)cut, err);
+    if (!j.empty && j.block_size != cut_block)
+        fail_msg("cut %llu: mounted with blocks of %u bytes, not the journal's %u",
+                 (unsigned long long)cut, j.block_size, cut_block);
     if (journal_check(&j) != 0 || j.report.corrupt_records)
         fail_msg("cut %llu: %llu corrupt records", (unsigned long long)cut,
                  (unsigned long long)j.report.corrupt_records);
@@ -797,7 +1050,8 @@ static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_
                  "blocks used)",
                  (unsigned long long)cut, frc, arc, j.used, j.nblocks);
     journal_unmount(&j);
-    mount_ok(&j, f);
+    if (journal_mount_blocks(&j, f, cut_block, ids, 2, err, sizeof err) != 0)
+        fail_msg("cut %llu: second mount failed: %s", (unsigned long long)cut, err);
     if (!journal_find_txn(&j, "t99999"))
         fail_msg("cut %llu: the sale written after recovery is gone", (unsigned long long)cut);
     if (journal_find_txn(&j, "t77777"))
@@ -808,7 +1062,7 @@ static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_
 static void power_cuts(int torn)
 {
     static struct outcome o;
-    struct hal_flash *f = flash_ram_create(&small);
+    struct hal_flash *f = flash_ram_create(cut_geo);
     workload(f, &o);
     uint64_t total = flash_ram_ops(f);
     hal_flash_close(f);
@@ -822,7 +1076,7 @@ static void power_cuts(int torn)
     for (uint64_t cut = 1; cut <= total; cut += stride) {
         if (getenv("TILLSYNC_DEBUG"))
             fprintf(stderr, "cut %llu\n", (unsigned long long)cut);
-        f = flash_ram_create(&small);
+        f = flash_ram_create(cut_geo);
         flash_ram_cut_power_at(f, cut, torn, (uint32_t)cut * 2654435761u);
         workload(f, &o);
         flash_ram_power_on(f);
@@ -830,8 +1084,10 @@ static void power_cuts(int torn)
         hal_flash_close(f);
         tried++;
     }
-    printf("power cuts (%s): %llu cut points of %llu operations, all recovered\n",
-           torn ? "torn" : "clean", (unsigned long long)tried, (unsigned long long)total);
+    printf("power cuts (%s, blocks of %u bytes, erase blocks of %u): %llu cut points of %llu "
+           "operations, all recovered\n",
+           torn ? "torn" : "clean", cut_block, cut_geo->erase_size, (unsigned long long)tried,
+           (unsigned long long)total);
 }
 
 static void test_power_cut_everywhere(void **state)
@@ -844,6 +1100,31 @@ static void test_torn_power_cut_everywhere(void **state)
 {
     (void)state;
     power_cuts(1);
+}
+
+/* Blocks of 4 erase blocks: a cut between the erases of one block (the header's first, so the
+ * block is free from then on) must leave nothing that mount takes for data, and a blank device
+ * given another fresh size must still find the journal's own. */
+static const struct hal_flash_geometry spanning = {8 * 16384, 4096, 16};
+
+static void test_power_cut_everywhere_spanning(void **state)
+{
+    (void)state;
+    cut_geo = &spanning;
+    cut_block = 16384;
+    power_cuts(0);
+    cut_geo = &small;
+    cut_block = 4096;
+}
+
+static void test_torn_power_cut_everywhere_spanning(void **state)
+{
+    (void)state;
+    cut_geo = &spanning;
+    cut_block = 16384;
+    power_cuts(1);
+    cut_geo = &small;
+    cut_block = 4096;
 }
 
 int main(void)
@@ -859,6 +1140,12 @@ int main(void)
         cmocka_unit_test(test_worn_block_keeping_an_old_header),
         cmocka_unit_test(test_erase_counts_are_real),
         cmocka_unit_test(test_duplicate_window_past_a_worn_block),
+        cmocka_unit_test(test_largest_line_fits_4k_erase_prog_1),
+        cmocka_unit_test(test_largest_line_fits_4k_erase_prog_512),
+        cmocka_unit_test(test_largest_line_fits_64k_erase),
+        cmocka_unit_test(test_duplicate_is_the_same_txn_read_back),
+        cmocka_unit_test(test_duplicate_compares_the_whole_txn),
+        cmocka_unit_test(test_upgrade_keeps_the_journals_block_size),
         cmocka_unit_test(test_newer_format_is_refused_untouched),
         cmocka_unit_test(test_other_geometry_is_refused),
         cmocka_unit_test(test_mount_reads_are_bounded),
@@ -868,6 +1155,8 @@ int main(void)
         cmocka_unit_test(test_dead_letter_beside_a_worn_block),
         cmocka_unit_test(test_power_cut_everywhere),
         cmocka_unit_test(test_torn_power_cut_everywhere),
+        cmocka_unit_test(test_power_cut_everywhere_spanning),
+        cmocka_unit_test(test_torn_power_cut_everywhere_spanning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -608,6 +608,204 @@ static void test_other_digit_strings_accepted(void **state)
     }
 }
 
+/* ---- U+0000: cJSON decodes \u0000 into a NUL that silently cuts the string ---- */
+
+static void test_nul_refused(void **state)
+{
+    (void)state;
+    static const struct raw_case cases[] = {
+        /* "a\u0000b" was acknowledged as a duplicate of txn "a" (issue 9 observation 4) */
+        {"{\"txn\":\"a\\u0000b\"," SALE_FIELDS "}", 0, "txn: must not contain U+0000"},
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"customer\":{\"first_name\":\"Bob\\u0000Smith\"}}", 0,
+         "customer.first_name: must not contain U+0000"},
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"customer\":{\"email\":\"a@b\\u0000.evil\"}}", 0,
+         "customer.email: must not contain U+0000"},
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"items\":[{\"sku\":\"A\",\"name\":\"N\",\"qty\":1,"
+         "\"unit_price\":1},{\"sku\":\"A\\u0000\",\"name\":\"N\",\"qty\":1,\"unit_price\":1}]}",
+         0, "items[1].sku: must not contain U+0000"},
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"source\":\"\\u0000\"}", 0,
+         "source: must not contain U+0000"},
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":[\"x\",\"\\u0000\"]}", 0,
+         "note[1]: must not contain U+0000"},
+        /* an escaped backslash, then a real \u0000 */
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"note\":\"\\\\\\u0000\"}", 0,
+         "note: must not contain U+0000"},
+        /* in keys: the key itself cannot be named, the object holding it is */
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"tx\\u0000n\":\"2\"}", 0,
+         "request: a key must not contain U+0000"},
+        {"{\"txn\":\"1\"," SALE_FIELDS ",\"customer\":{\"first_name\\u0000\":\"Bob\"}}", 0,
+         "customer: a key must not contain U+0000"},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const struct raw_case *c = &cases[i];
+        struct sale s;
+        memset(err, 0, sizeof err);
+        int rc = sale_parse(c->line, strlen(c->line), &s, err, sizeof err);
+        if (rc != -1 || s.body || strcmp(err, c->prefix) != 0) {
+            print_error("case %zu (%s): rc %d, err \"%s\", expected \"%s\"\n", i, c->line, rc, err,
+                        c->prefix);
+            bad++;
+        }
+        if (rc == 0)
+            sale_free(&s);
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void test_long_field_name_cut_whole(void **state)
+{
+    (void)state;
+    /* the error names an unknown field by its key; cut short, it keeps whole characters */
+    char line[1024];
+    char key[400] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(key, "\xc3\xa9"); /* e-acute, two bytes */
+    snprintf(line, sizeof line, "{\"txn\":\"1\"," SALE_FIELDS ",\"xy%s\":\"\\u0000\"}", key);
+    struct sale s;
+    assert_int_equal(parse_str(line, &s), -1);
+    assert_true(strstr(err, ": must not contain U+0000") != NULL);
+    assert_true(sale_valid_utf8(err, strlen(err)));
+}
+
+static void test_escaped_backslash_is_not_nul(void **state)
+{
+    (void)state;
+    /* "\\u0000" is a backslash followed by "u0000": six characters, no NUL */
+    const char *line =
+        "{\"txn\":\"1\"," SALE_FIELDS ",\"customer\":{\"first_name\":\"Bob\\\\u0000Smith\"}}";
+    struct sale s;
+    if (parse_str(line, &s) != 0)
+        fail_msg("refused: %s", err);
+    cJSON *body = cJSON_Parse(s.body);
+    assert_string_member(cJSON_GetObjectItem(body, "customer"), "first_name", "Bob\\u0000Smith");
+    cJSON_Delete(body);
+    sale_free(&s);
+}
+
+/* ---- the card rule: a payment card number by its network's rules (issue 9 observation 5) ---- */
+
+static void test_card_error_names_field(void **state)
+{
+    (void)state;
+    static const struct edit cases[] = {
+        {"customer.first_name", "\"4111111111111111\""},
+        {"txn", "\"5555-5555-5555-4444\""},
+        {"items.0.sku", "\"3782 822463 10005\""},
+        {"items.0.qty", "3.78282246310005e-1"},
+    };
+    static const char *const want[] = {
+        "customer.first_name: is a payment card number; card data is never stored",
+        "txn: is a payment card number; card data is never stored",
+        "items[0].sku: is a payment card number; card data is never stored",
+        "items[0].qty: is a payment card number; card data is never stored",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        /* written raw: cJSON would reprint the number */
+        char *line = example_with(cases[i].path, "\"@@\"");
+        char *at = strstr(line, "\"@@\"");
+        char *raw = malloc(strlen(line) + strlen(cases[i].value) + 1);
+        sprintf(raw, "%.*s%s%s", (int)(at - line), line, cases[i].value, at + 4);
+        struct sale s;
+        if (parse_str(raw, &s) != -1)
+            fail_msg("%s = %s accepted", cases[i].path, cases[i].value);
+        assert_string_equal(err, want[i]);
+        free(raw);
+        free(line);
+    }
+    /* a key is refused by the object that holds it */
+    struct sale s;
+    const char *key = "{\"txn\":\"1\"," SALE_FIELDS ",\"customer\":{\"4111 1111 1111 1111\":1}}";
+    assert_int_equal(parse_str(key, &s), -1);
+    assert_string_equal(err, "customer: a key is a payment card number; card data is never stored");
+}
+
+static void test_card_hiding_refused(void **state)
+{
+    (void)state;
+    /* what the issue saw stored */
+    static const char *const values[] = {
+        "\"qty\": 3.78282246310005e-1",
+        "\"qty\": 378282246310005e0",
+        "\"qty\": 0.378282246310005",
+        "\"note\": 51051051051051e2",
+        "\"note\": 6799990100000000019",
+        "\"note\": \"4111  1111  1111  1111\"",
+        "\"note\": \"4111 - 1111 - 1111 - 1111\"",
+        "\"note\": \"4111.1111.1111.1111\"",
+        "\"note\": \"4111/1111/1111/1111\"",
+        "\"note\": \"4111_1111_1111_1111\"",
+        "\"note\": \"4111\\t1111\\t1111\\t1111\"",
+        "\"note\": \"4111\302\2401111\302\2401111\302\2401111\"", /* NBSP */
+        "\"note\": \"4111\\u00a01111\\u00a01111\\u00a01111\"",
+        "\"note\": \"4111\342\200\2571111 \342\200\223 1111.1111\"", /* U+202F, en dash */
+        "\"note\": \"card: 5555 5555 5555 4444, exp 12/30\"",
+    };
+    static const char *const visa[] = {"4111", "1111", NULL};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        char line[512];
+        if (strncmp(values[i], "\"qty\"", 5) == 0)
+            snprintf(line, sizeof line,
+                     "{\"txn\":\"1\"," SALE_FIELDS ",\"items\":[{\"sku\":\"A\",\"name\":\"N\",%s,"
+                     "\"unit_price\":1}]}",
+                     values[i]);
+        else
+            snprintf(line, sizeof line, "{\"txn\":\"1\"," SALE_FIELDS ",%s}", values[i]);
+        assert_card_refused(values[i], line, visa);
+    }
+}
+
+static void test_stored_body_holds_no_card(void **state)
+{
+    (void)state;
+    /* Not card numbers as sent; the stored record prints each back from its double, and those
+     * digits are: 63395328994218259 (17) and 606839271198771 (15), Maestro's range, Luhn-valid. */
+    static const char *const lines[] = {
+        "{\"txn\":\"1\"," SALE_FIELDS ",\"items\":[{\"sku\":\"A\",\"name\":\"N\","
+        "\"qty\":0.6339532899421826,\"unit_price\":1}]}",
+        "{\"txn\":\"1\"," SALE_FIELDS ",\"items\":[{\"sku\":\"A\",\"name\":\"N\","
+        "\"qty\":0.6068392711987709,\"unit_price\":1}]}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        struct sale s;
+        if (parse_str(lines[i], &s) == 0) {
+            fail_msg("accepted; stored as %s", s.body);
+        }
+        assert_null(s.body);
+        assert_string_equal(err,
+                            "items[0].qty: is a payment card number; card data is never stored");
+    }
+}
+
+static void test_not_card_numbers_accepted(void **state)
+{
+    (void)state;
+    static const struct edit cases[] = {
+        /* GS1-valid item codes whose digits also pass Luhn: the old rule refused each */
+        {"items.0.sku", "\"4006380000094\""},  /* EAN-13, Germany; Visa's prefix, 13 digits */
+        {"items.0.sku", "\"5012340000041\""},  /* EAN-13, UK; Maestro's prefix */
+        {"items.0.sku", "\"6901230000096\""},  /* EAN-13, China */
+        {"items.0.sku", "\"30012345000011\""}, /* GTIN-14; Diners Club's prefix */
+        {"items.0.sku", "\"036000000061\""},   /* UPC-A */
+        /* Luhn-valid, but no network issues such a number */
+        {"txn", "\"2026040704201005\""},                /* date, store, sequence: 16 digits */
+        {"customer.id", "\"2900012000013\""},           /* 13-digit in-store loyalty number */
+        {"customer.id", "\"0000000000000000\""},        /* no card starts with 0 */
+        {"items.0.name", "\"Latte 2026-04-07 12 34\""}, /* digits across separators */
+        {"customer.phone", "\"+44 7700 900123\""},
+        {"items.0.qty", "0.5"},
+        {"total", "1000000000000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *line = example_with(cases[i].path, cases[i].value);
+        struct sale s;
+        if (parse_str(line, &s) != 0)
+            fail_msg("%s = %s refused: %s", cases[i].path, cases[i].value, err);
+        sale_free(&s);
+        free(line);
+    }
+}
+
 static void test_validators(void **state)
 {
     (void)state;
@@ -654,6 +852,13 @@ int main(void)
         cmocka_unit_test(test_length_is_respected),
         cmocka_unit_test(test_card_numbers_refused),
         cmocka_unit_test(test_other_digit_strings_accepted),
+        cmocka_unit_test(test_nul_refused),
+        cmocka_unit_test(test_escaped_backslash_is_not_nul),
+        cmocka_unit_test(test_long_field_name_cut_whole),
+        cmocka_unit_test(test_card_error_names_field),
+        cmocka_unit_test(test_card_hiding_refused),
+        cmocka_unit_test(test_not_card_numbers_accepted),
+        cmocka_unit_test(test_stored_body_holds_no_card),
         cmocka_unit_test(test_validators),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,8 @@ import zlib
 
 BLOCK_MAGIC = 0x4C4A5354
 REC_MAGIC = 0x5254
-MAX_RECORD = 73728
+MAX_RECORD = 83417
+VERSION = 3
 SALE, MARK, OPEN, DEAD = 1, 2, 3, 4
 BACKEND_NAMES = ["glu", "crm"]
 
@@ -34,12 +35,41 @@ class Refused(Exception):
     pass
 
 
+def block_size(img, erase, prog):
+    """Section 1.1: the block size, from the first header that decides it; fresh if none."""
+    need = round_up(40, prog) + round_up(16 + 3 + 28 * 8, prog) + round_up(16 + MAX_RECORD, prog)
+    fresh = erase
+    while fresh < need:
+        fresh *= 2
+    if len(img) // fresh < 4:
+        fresh = erase
+    for step in (fresh, erase):
+        for at in range(0, len(img) - 39, step):
+            if step != fresh and at % fresh == 0:
+                continue
+            h = img[at:at + 40]
+            magic, version, hdr_size, _, _, _, es, _, hcrc = struct.unpack('<IHHQQIIII', h)
+            if magic != BLOCK_MAGIC or hcrc != crc(h[:36]):
+                continue
+            if version > VERSION:
+                raise Refused('block %d was written by a newer journal format; refusing to '
+                              'touch it (upgrade the firmware)' % (at // step))
+            if not (version >= 1 and hdr_size == 40):
+                continue
+            k = es // erase
+            if es % erase or k == 0 or k & (k - 1) or len(img) // es < 4:
+                raise Refused('block %d was written with another erase/program size; refusing '
+                              'to touch it (fix journal geometry in the config)' % (at // step))
+            return es
+    return fresh
+
+
 class Reader:
     def __init__(self, img, erase, prog, nbackends):
         self.img = img
-        self.E = erase
+        self.E = block_size(img, erase, prog)  # section 1.1: "block" below means this many bytes
         self.P = prog
-        self.nb = len(img) // erase
+        self.nb = len(img) // self.E
         self.hdr_area = round_up(40, prog)
         self.names = BACKEND_NAMES[:nbackends]
         self.ids = {crc(n.encode()): n for n in self.names}
@@ -54,7 +84,7 @@ class Reader:
             struct.unpack('<IHHQQIIII', h)
         if magic != BLOCK_MAGIC or hcrc != crc(h[:36]):
             return ('invalid', None)
-        if version > 2:
+        if version > VERSION:
             return ('newer', None)
         if not (version >= 1 and hdr_size == 40):
             return ('invalid', None)
@@ -68,7 +98,7 @@ class Reader:
         typ, flags, magic, ln, pcrc, hcrc = struct.unpack('<BBHIII', h)
         if magic != REC_MAGIC or hcrc != crc(h[:12]) or not (1 <= typ <= 4):
             return None
-        if ln > self.E - off - 16 or ln > round_up(MAX_RECORD, self.P):
+        if ln > self.E - off - 16 or ln > round_up(16 + MAX_RECORD, self.P):
             return None
         return typ, ln, pcrc
 
@@ -393,9 +423,8 @@ class Reader:
 def main():
     img = open(sys.argv[1], 'rb').read()
     E, P, NB = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    r = Reader(img, E, P, NB)
     try:
-        out = r.mount()
+        out = Reader(img, E, P, NB).mount()
     except Refused as e:
         out = dict(refused=str(e))
     print(json.dumps(out))
