@@ -4,9 +4,9 @@
  * answers' 2xx statuses, then the /contacts body, a NUL, the /activities body (a body is a C
  * string by the time the backend sees it: delivery.c ends it at the first NUL).
  *
- * Invariants: a verdict is one of the four; a request to send is a JSON object for a path; a
- * dead letter says why; a contact id goes on only as the integer the platform answered, in
- * range, and is what the cache then holds.
+ * Invariants: a verdict is one of the backend's; a request to send is a JSON object for a path;
+ * any other verdict but DONE says why; a contact id goes on only as the integer the platform
+ * answered, in range, and is what the cache then holds.
  */
 #include <math.h>
 #include <stdint.h>
@@ -70,6 +70,8 @@ static void check_verdict(enum backend_verdict v, const struct http_request *req
     }
     case BACKEND_DEAD:
     case BACKEND_SKIP:
+    case BACKEND_RETRY:
+    case BACKEND_PAUSE:
         FUZZ_CHECK(why[0] != '\0', "verdict %d without a reason", (int)v);
         break;
     case BACKEND_DONE:
@@ -80,15 +82,16 @@ static void check_verdict(enum backend_verdict v, const struct http_request *req
 }
 
 /* The contact id in an answer to /contacts, if it is one a platform can mean: an integer from 1
- * to 2^53 (beyond, a double no longer holds every integer). */
-static int answered_id(const char *body, long *id)
+ * to 2^53 - 1 (beyond, a double no longer holds every integer). Worked out here, not with the
+ * firmware's backend_json_id: the harness checks that function too. */
+static int answered_id(const char *body, int64_t *id)
 {
     cJSON *o = cJSON_Parse(body);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "id");
-    int ok = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 9007199254740992.0 &&
+    int ok = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 9007199254740991.0 &&
              v->valuedouble == floor(v->valuedouble);
     if (ok)
-        *id = (long)v->valuedouble;
+        *id = (int64_t)v->valuedouble;
     cJSON_Delete(o);
     return ok;
 }
@@ -121,21 +124,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Step 0: the contact. */
     v = glu->answered(&bc, &job, status[0], body[0], &req, why, sizeof why);
     check_verdict(v, &req, why);
-    long id = 0;
+    int64_t id = 0;
     int valid = answered_id(body[0], &id);
     if (v == BACKEND_SEND) {
         FUZZ_CHECK(valid, "a contact id was taken from: %s", body[0]);
-        FUZZ_CHECK(job.contact_id == id, "contact %ld booked for id %ld", job.contact_id, id);
-        long cached = 0;
+        FUZZ_CHECK(job.contact_id == id, "contact %lld booked for id %lld",
+                   (long long)job.contact_id, (long long)id);
+        int64_t cached = 0;
         FUZZ_CHECK(!job.contact_key[0] ||
                        (contact_cache_get(&contacts, job.contact_key, &cached) && cached == id),
-                   "the cache holds %ld for id %ld", cached, id);
+                   "the cache holds %lld for id %lld", (long long)cached, (long long)id);
         cJSON *a = cJSON_Parse(req.body);
         const cJSON *contact = cJSON_GetObjectItemCaseSensitive(a, "contact");
         const cJSON *ref = cJSON_GetObjectItemCaseSensitive(a, "externalReference");
         FUZZ_CHECK(cJSON_IsNumber(contact) && contact->valuedouble == (double)id &&
                        cJSON_IsString(ref) && strcmp(ref->valuestring, job.ref) == 0,
-                   "the activity is not the sale's for contact %ld: %s", id, req.body);
+                   "the activity is not the sale's for contact %lld: %s", (long long)id, req.body);
         cJSON_Delete(a);
     }
     free(req.body);
