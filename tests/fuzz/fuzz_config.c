@@ -89,7 +89,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (regcomp(&key_error, "^([a-z_]+(\\[[0-9]+\\])?\\.)*[a-z_]+(\\[[0-9]+\\])?: ",
                 REG_EXTENDED | REG_NOSUB) ||
         regcomp(&stranger_error,
-                "^([a-z_]+(\\[[0-9]+\\])?\\.)*[^\n]+: (unknown key|given more than once)$",
+                "^([a-z_]+(\\[[0-9]+\\])?\\.)*[^\n]*: (unknown key|given more than once)$",
                 REG_EXTENDED | REG_NOSUB))
         abort();
     return 0;

@@ -1,7 +1,8 @@
 /*
  * The POS line parser on arbitrary bytes, as a POS could send them. Beyond "no crash, no
  * sanitizer report", every answer must keep the intake rules:
- *   - a refusal names a field ("<field path>: " or "request: "), repeats no card number, and
+ *   - a refusal names a field ("<field path>: " or "request: "; a field the contract does not
+ *     know is named by the request's own key, even an empty one), repeats no card number, and
  *     leaves no body;
  *   - an acceptance stores a body that is one JSON object without NUL, holds no payment card
  *     number, is accepted again by sale_parse with the same result (its fields are the
@@ -48,14 +49,62 @@ static int has_escaped_nul(const char *s, size_t n)
     return 0;
 }
 
-static void check_refusal(int rc, const struct sale *s, const char *err)
+/* Whether err begins with a key of the request's top level, as a path does (sale.c cuts a path
+ * at PATH_MAX bytes). */
+static int names_request_key(const char *err, const uint8_t *line, size_t len)
+{
+    enum { PATH_MAX_BYTES = 127 };
+    cJSON *req = cJSON_ParseWithLength((const char *)line, len);
+    int found = 0;
+    for (const cJSON *it = req ? req->child : NULL; it && !found; it = it->next) {
+        size_t n = strlen(it->string);
+        found = strncmp(err, it->string, n) == 0 && err[n] && strchr(".[:", err[n]) &&
+                strstr(err + n, ": ") != NULL;
+        found |= n >= PATH_MAX_BYTES && strncmp(err, it->string, 64) == 0;
+    }
+    cJSON_Delete(req);
+    return found;
+}
+
+static void check_refusal(int rc, const struct sale *s, const char *err, const uint8_t *line,
+                          size_t len)
 {
     FUZZ_CHECK(rc == -1, "rc %d", rc);
     FUZZ_CHECK(s->body == NULL, "a refused sale left a body");
     FUZZ_CHECK(memchr(err, '\0', ERRLEN) != NULL, "error not terminated");
-    FUZZ_CHECK(regexec(&field_error, err, 0, NULL, 0) == 0 || strncmp(err, "request: ", 9) == 0,
+    FUZZ_CHECK(regexec(&field_error, err, 0, NULL, 0) == 0 || strncmp(err, "request: ", 9) == 0 ||
+                   names_request_key(err, line, len),
                "the error names no field: \"%s\"", err);
     FUZZ_CHECK(!card_number_in(err, strlen(err)), "the error repeats a card number: \"%s\"", err);
+}
+
+/*
+ * No card number anywhere in a stored body, by the rule sale.c applies to a request: every key
+ * and string (an exact GTIN in items[].sku is an item code), every number as written.
+ */
+static void check_no_card(const cJSON *it, int in_item)
+{
+    for (; it; it = it->next) {
+        if (it->string)
+            FUZZ_CHECK(!card_number_in(it->string, strlen(it->string)), "a card number as a key");
+        if (cJSON_IsString(it)) {
+            const char *v = it->valuestring;
+            int sku = in_item && strcmp(it->string, "sku") == 0;
+            FUZZ_CHECK(!(sku ? card_number_in_sku(v, strlen(v)) : card_number_in(v, strlen(v))),
+                       "a card number stored in %s", it->string ? it->string : "an array");
+        } else if (cJSON_IsNumber(it)) {
+            char *text = cJSON_PrintUnformatted(it);
+            FUZZ_CHECK(text && !card_number_in_json_number(text, strlen(text)),
+                       "a card number stored as the number %s", text ? text : "?");
+            free(text);
+        }
+        int items = it->string && strcmp(it->string, "items") == 0 && cJSON_IsArray(it);
+        if (items)
+            for (const cJSON *o = it->child; o; o = o->next)
+                check_no_card(o->child, 1);
+        else if (cJSON_IsObject(it) || cJSON_IsArray(it))
+            check_no_card(it->child, 0);
+    }
 }
 
 static void check_body(const uint8_t *line, size_t len, const struct sale *s)
@@ -63,14 +112,13 @@ static void check_body(const uint8_t *line, size_t len, const struct sale *s)
     FUZZ_CHECK(s->body != NULL, "accepted without a body");
     FUZZ_CHECK(memchr(s->body, '\0', s->body_len) == NULL && s->body[s->body_len] == '\0',
                "body_len %zu is not the body's length %zu", s->body_len, strlen(s->body));
-    FUZZ_CHECK(!card_number_in(s->body, s->body_len), "a card number in the stored body: %s",
-               s->body);
     FUZZ_CHECK(!has_escaped_nul((const char *)line, len), "a string with U+0000 was accepted");
 
     const char *end = NULL;
     cJSON *body = cJSON_ParseWithLengthOpts(s->body, s->body_len, &end, 0);
     FUZZ_CHECK(cJSON_IsObject(body) && end == s->body + s->body_len,
                "the body is not one JSON object: %s", s->body);
+    check_no_card(body->child, 0);
     const cJSON *txn = cJSON_GetObjectItemCaseSensitive(body, "txn");
     FUZZ_CHECK(cJSON_IsString(txn) && strcmp(txn->valuestring, s->txn) == 0,
                "the body's txn is not the acknowledged one (%s): %s", s->txn, s->body);
@@ -99,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(err, 0x55, sizeof err); /* an unterminated error must show */
     int rc = sale_parse((const char *)data, size, &s, err, sizeof err);
     if (rc != 0) {
-        check_refusal(rc, &s, err);
+        check_refusal(rc, &s, err, data, size);
         return 0;
     }
     check_body(data, size, &s);
