@@ -49,19 +49,29 @@ static int has_escaped_nul(const char *s, size_t n)
     return 0;
 }
 
-/* Whether err begins with a key of the request's top level, as a path does (sale.c cuts a path
- * at PATH_MAX bytes). */
+/* Whether err begins with a key of the request, as a path does (sale.c cuts a path at 127
+ * bytes; under an empty key a path begins with the key inside it). */
+static int begins_with_key(const char *err, const cJSON *it)
+{
+    for (; it; it = it->next) {
+        if (it->string) {
+            size_t n = strlen(it->string);
+            if (strncmp(err, it->string, n) == 0 && err[n] && strchr(".[:", err[n]) &&
+                strstr(err + n, ": "))
+                return 1;
+            if (n >= 127 && strncmp(err, it->string, 64) == 0)
+                return 1;
+        }
+        if (begins_with_key(err, it->child))
+            return 1;
+    }
+    return 0;
+}
+
 static int names_request_key(const char *err, const uint8_t *line, size_t len)
 {
-    enum { PATH_MAX_BYTES = 127 };
     cJSON *req = cJSON_ParseWithLength((const char *)line, len);
-    int found = 0;
-    for (const cJSON *it = req ? req->child : NULL; it && !found; it = it->next) {
-        size_t n = strlen(it->string);
-        found = strncmp(err, it->string, n) == 0 && err[n] && strchr(".[:", err[n]) &&
-                strstr(err + n, ": ") != NULL;
-        found |= n >= PATH_MAX_BYTES && strncmp(err, it->string, 64) == 0;
-    }
+    int found = req && begins_with_key(err, req->child);
     cJSON_Delete(req);
     return found;
 }
