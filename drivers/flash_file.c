@@ -5,6 +5,9 @@
  *
  * The image is written in full when created so that later fdatasync() calls only flush data:
  * with every block already allocated, ext4 has no metadata to commit per append.
+ *
+ * One image, one process: it is locked (flash_lock.h) before a byte of it is read, and so is an
+ * image being created, which appears under its name only if no other has meanwhile.
  */
 #define _GNU_SOURCE
 #include "drivers/flash_file.h"
@@ -16,6 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "flash_lock.h"
 
 struct flash_file {
     struct hal_flash dev;
@@ -143,31 +148,77 @@ static int fill_erased(int fd, uint64_t size)
     return fsync(fd) ? -errno : 0;
 }
 
+/* Puts a finished image in place, never over an image that appeared meanwhile (-EEXIST). */
+static int publish(const char *tmp, const char *path)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -errno;
+    /* A filesystem without RENAME_NOREPLACE: link() refuses an existing name just the same. */
+    if (link(tmp, path) != 0)
+        return -errno;
+    unlink(tmp);
+    return 0;
+}
+
+/*
+ * Builds the image under a temporary name so a cut during creation leaves no half image. The
+ * temporary file is locked as the journal itself: a second daemon starting at the same moment
+ * waits for nothing and is told who holds it. Returns -EEXIST if the image appeared meanwhile.
+ */
+static int create_image(const char *path, const struct hal_flash_geometry *geo, int *out, char *err,
+                        size_t errlen)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.new", path) >= sizeof tmp) {
+        snprintf(err, errlen, "path too long");
+        return -ENAMETOOLONG;
+    }
+    /* No O_TRUNC: the file may be another daemon's image in the making, until the lock says. */
+    int fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+        return -e;
+    }
+    int rc = flash_lock(fd, path, 1, err, errlen);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    rc = ftruncate(fd, 0) ? -errno : fill_erased(fd, geo->size);
+    if (rc == 0)
+        rc = publish(tmp, path);
+    if (rc) {
+        if (rc != -EEXIST)
+            snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
 int flash_file_open(const char *path, const struct hal_flash_geometry *geo, int read_only,
                     struct hal_flash **out, char *err, size_t errlen)
 {
-    int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT && !read_only) {
-        /* Build the image under a temporary name so a cut during creation leaves no half image. */
-        char tmp[4096];
-        if ((size_t)snprintf(tmp, sizeof tmp, "%s.new", path) >= sizeof tmp) {
-            snprintf(err, errlen, "path too long");
-            return -ENAMETOOLONG;
-        }
-        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            int e = errno;
-            snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
-            return -e;
-        }
-        int rc = fill_erased(fd, geo->size);
-        if (rc == 0 && rename(tmp, path) != 0)
-            rc = -errno;
-        if (rc) {
-            snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
-            close(fd);
-            unlink(tmp);
-            return rc;
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 3; attempt++) {
+        fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+        if (fd >= 0) {
+            int rc = flash_lock(fd, path, !read_only, err, errlen);
+            if (rc) {
+                close(fd);
+                return rc;
+            }
+        } else if (errno == ENOENT && !read_only) {
+            int rc = create_image(path, geo, &fd, err, errlen);
+            if (rc && rc != -EEXIST)
+                return rc;
+        } else {
+            break;
         }
     }
     if (fd < 0) {

@@ -20,6 +20,8 @@
 
 #include <mtd/mtd-user.h>
 
+#include "flash_lock.h"
+
 #ifndef EUCLEAN
 #define EUCLEAN 117
 #endif
@@ -214,6 +216,11 @@ int flash_mtd_open(const char *path, int read_only, struct hal_flash **out, char
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
         return -e;
     }
+    int rc = flash_lock(fd, path, !read_only, err, errlen); /* the device node's inode */
+    if (rc) {
+        close(fd);
+        return rc;
+    }
     struct mtd_info_user info;
     memset(&info, 0, sizeof info);
     if (ioctl(fd, MEMGETINFO, &info) != 0) {
@@ -223,7 +230,6 @@ int flash_mtd_open(const char *path, int read_only, struct hal_flash **out, char
         return -ENODEV;
     }
     const char *why = unusable_type(&info);
-    int rc = 0;
     if (why) {
         snprintf(err, errlen, "%s is %s; the journal needs NOR or SLC NAND flash", path, why);
         rc = -EMEDIUMTYPE;

@@ -4,6 +4,13 @@
  *
  * Sockets are non-blocking: a POS application that stops reading its replies must not stall the
  * daemon. Such a connection simply stops being read once its unsent replies pass a limit.
+ *
+ * Connections are a fixed number of slots, and no number of idle, leaked or slow connections may
+ * keep a new one out: when every slot is taken (or the process is out of descriptors), the
+ * connection idle longest with no request in progress is closed to make room. Its POS has no
+ * reply owed on it; at worst it finds the connection closed and reconnects, which the contract
+ * allows. Only when every connection is busy with a request does a new one wait in the backlog;
+ * a request that has not moved a byte for STALLED_MS no longer counts as busy.
  */
 #define _GNU_SOURCE
 #include "drivers/intake_unix.h"
@@ -13,17 +20,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "common/unix_listener.h"
 
 #define MAX_CONNS     32
 #define OUT_HIGH_MARK 65536 /* stop reading a connection with this much unsent */
+#define STALLED_MS    10000 /* a request with no byte in or out this long may be closed for room */
+#define FULL_PAUSE_MS 1000  /* every connection busy: look again after this long */
+#define IN_BUF        (INTAKE_UNIX_MAX_LINE + 1) /* the longest line and its newline */
 
 struct conn {
     int fd;
     uint32_t id;
-    char *in; /* MAX_LINE + 1 bytes, allocated on first use */
+    uint64_t active_ms; /* last byte received or sent */
+    char *in;           /* IN_BUF bytes, allocated on first use */
     size_t in_len;
     int discarding; /* inside an over-long line: drop bytes up to the next newline */
     int eof;
@@ -33,16 +45,22 @@ struct conn {
 
 struct intake_unix {
     struct hal_intake src;
-    int listen_fd;
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct unix_listener listener;
     struct conn conns[MAX_CONNS];
     uint32_t next_id;
 };
 
-static void conn_close(struct conn *c)
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void conn_close(struct intake_unix *u, struct conn *c)
 {
     if (c->fd >= 0)
-        close(c->fd);
+        unix_listener_release(&u->listener, c->fd);
     free(c->in);
     free(c->out);
     memset(c, 0, sizeof *c);
@@ -64,6 +82,7 @@ static void conn_flush(struct conn *c)
         }
         memmove(c->out, c->out + n, c->out_len - (size_t)n);
         c->out_len -= (size_t)n;
+        c->active_ms = now_ms();
     }
 }
 
@@ -95,6 +114,7 @@ static int iu_reply(struct hal_intake *src, uint32_t id, const char *line, size_
     c->out[c->out_len + len] = '\n';
     c->out_len += len + 1;
     conn_flush(c);
+    unix_listener_pause(&u->listener, 0); /* a request is done: its connection may give way */
     return 0;
 }
 
@@ -102,8 +122,9 @@ static int iu_poll_fds(struct hal_intake *src, struct pollfd *fds, int max)
 {
     struct intake_unix *u = (struct intake_unix *)src;
     int n = 0;
-    if (u->listen_fd >= 0 && n < max)
-        fds[n++] = (struct pollfd){.fd = u->listen_fd, .events = POLLIN};
+    int listen_fd = unix_listener_poll_fd(&u->listener);
+    if (listen_fd >= 0 && n < max)
+        fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
     for (int i = 0; i < MAX_CONNS && n < max; i++) {
         struct conn *c = &u->conns[i];
         if (c->fd < 0)
@@ -118,22 +139,71 @@ static int iu_poll_fds(struct hal_intake *src, struct pollfd *fds, int max)
     return n;
 }
 
-static void accept_all(struct intake_unix *u)
+/* No request in progress: no partial line, no reply unsent, nothing sent and not yet read. */
+static int conn_idle(const struct conn *c)
 {
-    for (;;) {
-        int fd = accept4(u->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
-        struct conn *c = NULL;
-        for (int i = 0; i < MAX_CONNS && !c; i++)
-            if (u->conns[i].fd < 0)
-                c = &u->conns[i];
-        if (!c) { /* full: the POS application retries, which the contract allows */
-            close(fd);
+    char byte;
+    return c->in_len == 0 && !c->discarding && c->out_len == 0 &&
+           recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+/*
+ * Closes the connection idle longest with no request in progress or, failing that, the one whose
+ * request has been stalled longest past STALLED_MS. Returns its freed slot, or NULL: every
+ * connection is busy with a request.
+ */
+static struct conn *make_room(struct intake_unix *u, uint64_t now)
+{
+    struct conn *idle = NULL, *stalled = NULL;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &u->conns[i];
+        if (c->fd < 0)
             continue;
+        if (conn_idle(c)) {
+            if (!idle || c->active_ms < idle->active_ms)
+                idle = c;
+        } else if (now - c->active_ms >= STALLED_MS) {
+            if (!stalled || c->active_ms < stalled->active_ms)
+                stalled = c;
+        }
+    }
+    struct conn *victim = idle ? idle : stalled;
+    if (victim)
+        conn_close(u, victim);
+    return victim;
+}
+
+static struct conn *free_slot(struct intake_unix *u)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (u->conns[i].fd < 0)
+            return &u->conns[i];
+    return NULL;
+}
+
+/* Bounded per call so that a flood of connections cannot hold the event loop here. */
+static void accept_waiting(struct intake_unix *u)
+{
+    for (int taken = 0; taken < 2 * MAX_CONNS && unix_listener_pending(&u->listener);) {
+        uint64_t now = now_ms();
+        struct conn *c = free_slot(u);
+        if (!c && !(c = make_room(u, now))) {
+            unix_listener_pause(&u->listener, FULL_PAUSE_MS); /* they wait in the backlog */
+            return;
+        }
+        int fd = unix_listener_accept(&u->listener);
+        if (fd < 0) {
+            int e = errno;
+            if ((e == EMFILE || e == ENFILE) && make_room(u, now))
+                continue; /* that freed a descriptor too */
+            if (e != EAGAIN)
+                unix_listener_pause(&u->listener, FULL_PAUSE_MS); /* not a spin on poll */
+            return;
         }
         c->fd = fd;
         c->id = ++u->next_id;
+        c->active_ms = now;
+        taken++;
     }
 }
 
@@ -158,9 +228,10 @@ static void deliver_lines(struct intake_unix *u, struct conn *c)
     }
     memmove(c->in, c->in + start, c->in_len - start);
     c->in_len -= start;
-    if (c->in_len == INTAKE_UNIX_MAX_LINE && !memchr(c->in, '\n', c->in_len)) {
+    /* A full buffer without a newline: the line is at least one byte over the limit. */
+    if (c->in_len == IN_BUF && !memchr(c->in, '\n', c->in_len)) {
         if (!c->discarding)
-            u->src.on_request(u->src.ctx, &u->src, c->id, NULL, c->in_len);
+            u->src.on_request(u->src.ctx, &u->src, c->id, NULL, INTAKE_UNIX_MAX_LINE);
         c->discarding = 1;
         c->in_len = 0;
     }
@@ -168,12 +239,12 @@ static void deliver_lines(struct intake_unix *u, struct conn *c)
 
 static void read_conn(struct intake_unix *u, struct conn *c)
 {
-    if (!c->in && !(c->in = malloc(INTAKE_UNIX_MAX_LINE + 1))) {
-        conn_close(c);
+    if (!c->in && !(c->in = malloc(IN_BUF))) {
+        conn_close(u, c);
         return;
     }
     while (!c->eof && c->out_len < OUT_HIGH_MARK) {
-        size_t room = INTAKE_UNIX_MAX_LINE - c->in_len;
+        size_t room = IN_BUF - c->in_len;
         ssize_t n = room ? recv(c->fd, c->in + c->in_len, room, 0) : 0;
         if (n < 0 && errno == EINTR)
             continue;
@@ -183,6 +254,8 @@ static void read_conn(struct intake_unix *u, struct conn *c)
             c->eof = 1;
             break;
         }
+        if (n > 0)
+            c->active_ms = now_ms();
         c->in_len += (size_t)n;
         deliver_lines(u, c);
     }
@@ -201,11 +274,12 @@ static void read_conn(struct intake_unix *u, struct conn *c)
 static void iu_dispatch(struct hal_intake *src, const struct pollfd *fds, int n)
 {
     struct intake_unix *u = (struct intake_unix *)src;
+    int listen_ready = 0;
     for (int i = 0; i < n; i++) {
         if (!fds[i].revents)
             continue;
-        if (fds[i].fd == u->listen_fd) {
-            accept_all(u);
+        if (fds[i].fd == u->listener.fd) {
+            listen_ready = 1;
             continue;
         }
         for (int k = 0; k < MAX_CONNS; k++) {
@@ -218,26 +292,28 @@ static void iu_dispatch(struct hal_intake *src, const struct pollfd *fds, int n)
                 read_conn(u, c);
             else if (c->in_len && c->out_len < OUT_HIGH_MARK)
                 deliver_lines(u, c); /* lines held back while replies were pending */
-            if (c->eof && c->out_len == 0)
-                conn_close(c);
+            if (c->eof && c->out_len == 0) {
+                conn_close(u, c);
+                unix_listener_pause(&u->listener, 0); /* a slot and a descriptor are free */
+            }
         }
     }
+    /* Last, so that no descriptor polled above is closed and reused by a new connection first. */
+    if (listen_ready)
+        accept_waiting(u);
 }
 
 static void iu_close(struct hal_intake *src)
 {
     struct intake_unix *u = (struct intake_unix *)src;
-    if (u->listen_fd >= 0) {
-        close(u->listen_fd);
-        unlink(u->path);
-    }
+    unix_listener_close(&u->listener);
     for (int i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &u->conns[i];
         if (c->fd < 0)
             continue;
         /* Best effort: a reply already earned is worth one last blocking-free attempt. */
         conn_flush(c);
-        conn_close(c);
+        conn_close(u, c);
     }
     free(u);
 }
@@ -248,47 +324,19 @@ static const struct hal_intake_api intake_unix_api = {
 int intake_unix_open(const char *path, hal_intake_request_fn on_request, void *ctx,
                      struct hal_intake **out, char *err, size_t errlen)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path) {
-        snprintf(err, errlen, "socket path longer than %zu bytes", sizeof sa.sun_path - 1);
-        return -ENAMETOOLONG;
-    }
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -errno;
-    }
-    /* A socket file left by a crash is removed; one that answers belongs to a live daemon. */
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-        close(fd);
-        snprintf(err, errlen, "%s is in use by another process", path);
-        return -EADDRINUSE;
-    }
-    close(fd);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -errno;
-    }
-    unlink(path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0) {
-        int e = errno;
-        snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
-        close(fd);
-        return -e;
-    }
-    chmod(path, 0660);
     struct intake_unix *u = calloc(1, sizeof *u);
     if (!u) {
-        close(fd);
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
+    }
+    int rc = unix_listener_open(&u->listener, path, 64, 0660, err, errlen);
+    if (rc) {
+        free(u);
+        return rc;
     }
     u->src.api = &intake_unix_api;
     u->src.on_request = on_request;
     u->src.ctx = ctx;
-    u->listen_fd = fd;
-    strcpy(u->path, path);
     for (int i = 0; i < MAX_CONNS; i++)
         u->conns[i].fd = -1;
     *out = &u->src;

@@ -41,6 +41,11 @@ static int only_keys(struct ctx *c, const cJSON *obj, const char *path, const ch
 {
     for (const cJSON *it = obj->child; it; it = it->next) {
         int known = 0;
+        /* Echoing such a key would break the one-line error: name the object instead. */
+        for (const char *p = it->string; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return fail(c, "%.*s: a key holds a control character",
+                            path[0] ? (int)strlen(path) - 1 : 6, path[0] ? path : "config");
         for (const char *const *k = keys; *k; k++)
             known |= strcmp(*k, it->string) == 0;
         if (!known)

@@ -6,14 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_CLIENTS 4
-#define MAX_REQUEST 256
+#include "clock.h"
+#include "common/unix_listener.h"
+
+/*
+ * A client sends one short line and gets one reply, so a slot is normally held for a moment. One
+ * that holds it longer (idle, or not reading its reply) gives way to a new client: a technician's
+ * tillsyncctl is never locked out by connections left open.
+ */
+#define MAX_CLIENTS   4
+#define MAX_REQUEST   256
+#define FULL_PAUSE_MS 1000
 
 struct client {
     int fd;
+    uint64_t since_ms; /* accepted at */
     char in[MAX_REQUEST];
     size_t in_len;
     char *out;
@@ -21,16 +30,15 @@ struct client {
 };
 
 struct control {
-    int listen_fd;
-    char path[108];
+    struct unix_listener listener;
     control_handler_fn fn;
     void *ctx;
     struct client clients[MAX_CLIENTS];
 };
 
-static void client_close(struct client *cl)
+static void client_close(struct control *c, struct client *cl)
 {
-    close(cl->fd);
+    unix_listener_release(&c->listener, cl->fd);
     free(cl->out);
     memset(cl, 0, sizeof *cl);
     cl->fd = -1;
@@ -39,30 +47,17 @@ static void client_close(struct client *cl)
 struct control *control_open(const char *path, control_handler_fn fn, void *ctx, char *err,
                              size_t errlen)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path) {
-        snprintf(err, errlen, "control_socket: path too long");
-        return NULL;
-    }
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "control_socket: %s", strerror(errno));
-        return NULL;
-    }
-    unlink(path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 8) != 0) {
-        snprintf(err, errlen, "control_socket: cannot listen on %s: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
     struct control *c = calloc(1, sizeof *c);
+    char why[400];
     if (!c) {
-        close(fd);
+        snprintf(err, errlen, "control_socket: out of memory");
         return NULL;
     }
-    c->listen_fd = fd;
-    strcpy(c->path, path);
+    if (unix_listener_open(&c->listener, path, 8, 0, why, sizeof why) != 0) {
+        snprintf(err, errlen, "control_socket: %s", why);
+        free(c);
+        return NULL;
+    }
     c->fn = fn;
     c->ctx = ctx;
     for (int i = 0; i < MAX_CLIENTS; i++)
@@ -73,8 +68,9 @@ struct control *control_open(const char *path, control_handler_fn fn, void *ctx,
 int control_poll_fds(struct control *c, struct pollfd *fds, int max)
 {
     int n = 0;
-    if (n < max)
-        fds[n++] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
+    int listen_fd = unix_listener_poll_fd(&c->listener);
+    if (listen_fd >= 0 && n < max)
+        fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
     for (int i = 0; i < MAX_CLIENTS && n < max; i++)
         if (c->clients[i].fd >= 0)
             fds[n++] = (struct pollfd){.fd = c->clients[i].fd,
@@ -89,7 +85,7 @@ static void serve(struct control *c, struct client *cl)
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (r <= 0) {
-            client_close(cl);
+            client_close(c, cl);
             return;
         }
         cl->in_len += (size_t)r;
@@ -104,7 +100,7 @@ static void serve(struct control *c, struct client *cl)
         cl->out = malloc(n + 1);
         if (!cl->out) {
             free(body);
-            client_close(cl);
+            client_close(c, cl);
             return;
         }
         memcpy(cl->out, body ? body : "", n);
@@ -120,35 +116,71 @@ static void serve(struct control *c, struct client *cl)
             break;
         cl->out_off += (size_t)w;
     }
-    client_close(cl);
+    client_close(c, cl);
+}
+
+/* A free slot, else the oldest client's, preferring one that has not been answered yet. */
+static struct client *make_room(struct control *c)
+{
+    struct client *oldest = NULL;
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        struct client *cl = &c->clients[i];
+        if (cl->fd < 0)
+            return cl;
+        int answered = cl->out != NULL, oldest_answered = oldest && oldest->out != NULL;
+        if (!oldest || answered < oldest_answered ||
+            (answered == oldest_answered && cl->since_ms < oldest->since_ms))
+            oldest = cl;
+    }
+    client_close(c, oldest);
+    return oldest;
+}
+
+/* Bounded per call so that a flood of connections cannot hold the event loop here. */
+static void accept_waiting(struct control *c)
+{
+    for (int taken = 0; taken < 2 * MAX_CLIENTS && unix_listener_pending(&c->listener);) {
+        struct client *cl = make_room(c);
+        int fd = unix_listener_accept(&c->listener);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* Out of descriptors even with the reserve: one client gives way for the new. */
+            for (int i = 0; i < MAX_CLIENTS && fd < 0; i++)
+                if (c->clients[i].fd >= 0) {
+                    client_close(c, &c->clients[i]);
+                    fd = unix_listener_accept(&c->listener);
+                }
+        }
+        if (fd < 0) {
+            if (errno != EAGAIN)
+                unix_listener_pause(&c->listener, FULL_PAUSE_MS); /* not a spin on poll */
+            return;
+        }
+        cl->fd = fd;
+        cl->since_ms = clock_mono_ms();
+        taken++;
+    }
 }
 
 void control_dispatch(struct control *c, const struct pollfd *fds, int n)
 {
+    int listen_ready = 0;
     for (int i = 0; i < n; i++) {
         if (!fds[i].revents)
             continue;
-        if (fds[i].fd == c->listen_fd) {
-            int fd;
-            while ((fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-                struct client *cl = NULL;
-                for (int k = 0; k < MAX_CLIENTS && !cl; k++)
-                    if (c->clients[k].fd < 0)
-                        cl = &c->clients[k];
-                if (!cl) {
-                    close(fd);
-                    continue;
-                }
-                cl->fd = fd;
-            }
+        if (fds[i].fd == c->listener.fd) {
+            listen_ready = 1;
             continue;
         }
         for (int k = 0; k < MAX_CLIENTS; k++)
             if (c->clients[k].fd == fds[i].fd) {
                 serve(c, &c->clients[k]);
+                unix_listener_pause(&c->listener, 0); /* a descriptor may be free again */
                 break;
             }
     }
+    /* Last, so that no descriptor polled above is closed and reused by a new client first. */
+    if (listen_ready)
+        accept_waiting(c);
 }
 
 void control_close(struct control *c)
@@ -157,8 +189,7 @@ void control_close(struct control *c)
         return;
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (c->clients[i].fd >= 0)
-            client_close(&c->clients[i]);
-    close(c->listen_fd);
-    unlink(c->path);
+            client_close(c, &c->clients[i]);
+    unix_listener_close(&c->listener);
     free(c);
 }

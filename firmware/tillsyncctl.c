@@ -66,7 +66,15 @@ static char *ask(const char *path, const char *request)
             close(fd);
         return NULL;
     }
-    dprintf(fd, "%s\n", request);
+    /* MSG_NOSIGNAL: a daemon that closed first is reported, not a silent death by SIGPIPE. */
+    char line[160];
+    int n = snprintf(line, sizeof line, "%s\n", request);
+    if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
+        fprintf(stderr, "tillsyncctl: daemon at %s closed the connection: %s\n", path,
+                strerror(errno));
+        close(fd);
+        return NULL;
+    }
     size_t cap = 65536, len = 0;
     char *buf = malloc(cap);
     ssize_t r;
@@ -125,21 +133,19 @@ static int verify(const char *config_path)
         fprintf(stderr, "tillsyncctl: %s\n", err);
         return 2;
     }
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", cfg.control_socket);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-        close(fd);
-        fprintf(stderr, "tillsyncctl: tillsyncd is running; stop it first (verify reads the "
-                        "journal offline, as the daemon left it)\n");
-        return 2;
-    }
-    if (fd >= 0)
-        close(fd);
+    /* Opened read-only under a shared lock: the running daemon's exclusive one refuses it. */
     struct board_flash_params fp = {cfg.journal_driver,     cfg.journal_path,      cfg.journal_size,
                                     cfg.journal_erase_size, cfg.journal_prog_size, 1};
     struct hal_flash *flash = NULL;
-    if (board_flash_open(&fp, &flash, err, sizeof err) != 0) {
+    int rc = board_flash_open(&fp, &flash, err, sizeof err);
+    if (rc == -EBUSY) {
+        fprintf(stderr,
+                "tillsyncctl: journal: %s: tillsyncd is running; stop it first (verify "
+                "reads the journal offline, as the daemon left it)\n",
+                err);
+        return 2;
+    }
+    if (rc != 0) {
         fprintf(stderr, "tillsyncctl: journal: %s\n", err);
         return 2;
     }

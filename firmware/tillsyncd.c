@@ -241,6 +241,7 @@ int main(int argc, char **argv)
     struct control *ctl = control_open(d.cfg.control_socket, on_control, &d, err, sizeof err);
     if (!ctl) {
         log_error("%s", err);
+        intake->api->close(intake); /* leaves no socket of ours behind for the next start */
         return 1;
     }
     int nfd = netwatch_open();

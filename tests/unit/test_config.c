@@ -515,6 +515,29 @@ static void test_malformed_text_around_valid_config(void **state)
     free(good);
 }
 
+/* A key holding a raw control character (cJSON lets one through): the error is still one line,
+ * naming the object the key is in (found by fuzz_config). */
+static void test_key_with_control_character(void **state)
+{
+    (void)state;
+    char path[64];
+    make_temp(path, sizeof path, "config");
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"{\"terminal_\nid\":\"T042\"}", "config: a key holds a control character"},
+        {"{\"terminal_id\":\"T042\",\"journal\":{\"dri\tver\":\"file\"}}",
+         "journal: a key holds a control character"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        write_file(path, cases[i].text, strlen(cases[i].text), 0644);
+        memset(err, 0, sizeof err);
+        if (config_load(path, &cfg, err, sizeof err) != -1 || strcmp(err, cases[i].want) != 0)
+            fail_msg("case %zu: err \"%s\", want \"%s\"", i, err, cases[i].want);
+    }
+    unlink(path);
+}
+
 /* A key given twice: which one the technician meant is anybody's guess. */
 static void test_duplicate_keys(void **state)
 {
@@ -917,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_unreadable_config),
         cmocka_unit_test(test_malformed_text_around_valid_config),
         cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_key_with_control_character),
         cmocka_unit_test(test_no_backends_refused),
         cmocka_unit_test(test_ca_file_accepted),
         cmocka_unit_test(test_ca_file_without_certificate),

@@ -25,7 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <mtd/mtd-user.h>
@@ -592,6 +595,52 @@ static void test_journal_on_nand_with_bad_and_worn_blocks(void **state)
     journal_round_trip();
 }
 
+/* ---- one device, one process ---- */
+
+/*
+ * A second process opening the device is refused, naming the holder, whether it would write or
+ * only read; once the holder is gone the device opens again.
+ */
+static void test_one_process_per_device(void **state)
+{
+    (void)state;
+    fake_nor();
+    int held[2], release[2];
+    assert_int_equal(pipe(held), 0);
+    assert_int_equal(pipe(release), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a test that failed holding it */
+        struct hal_flash *f = NULL;
+        char why[256];
+        char c = flash_mtd_open(fk.path, 0, &f, why, sizeof why) == 0 ? 'y' : 'n';
+        if (write(held[1], &c, 1) != 1 || read(release[0], &c, 1) < 0)
+            _exit(1);
+        _exit(0); /* the lock goes with the process */
+    }
+    char c = 0;
+    assert_int_equal(read(held[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    char want[128];
+    snprintf(want, sizeof want, "%s is in use by process %ld", fk.path, (long)child);
+    for (int read_only = 0; read_only <= 1; read_only++) {
+        struct hal_flash *g = NULL;
+        assert_int_equal(flash_mtd_open(fk.path, read_only, &g, err, sizeof err), -EBUSY);
+        assert_null(g);
+        assert_string_equal(err, want);
+    }
+    assert_int_equal(write(release[1], "x", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    hal_flash_close(open_ok(0));
+    for (int i = 0; i < 2; i++) {
+        close(held[i]);
+        close(release[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +654,7 @@ int main(void)
         cmocka_unit_test_teardown(test_refused_devices, teardown),
         cmocka_unit_test_teardown(test_journal_on_nor, teardown),
         cmocka_unit_test_teardown(test_journal_on_nand_with_bad_and_worn_blocks, teardown),
+        cmocka_unit_test_teardown(test_one_process_per_device, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
  * An existing image of another size is refused rather than resized: it holds sales.
  * read_only: an existing image only, and every program or erase fails with -EPERM (not -EROFS,
  * which the HAL reserves for a worn block).
+ * The image is locked before it is read, exclusively (shared when read_only), until it is closed:
+ * while another process holds it the open fails with -EBUSY, "PATH is in use by process PID".
  */
 int flash_file_open(const char *path, const struct hal_flash_geometry *geo, int read_only,
                     struct hal_flash **out, char *err, size_t errlen);

@@ -15,6 +15,7 @@
  *
  * read_only: opened O_RDONLY, and every program or erase fails with -EPERM (not -EROFS, which
  * the HAL reserves for a worn block the firmware should pass over).
+ * The device is locked as flash_file_open() locks an image: -EBUSY while another process has it.
  */
 int flash_mtd_open(const char *path, int read_only, struct hal_flash **out, char *err,
                    size_t errlen);
