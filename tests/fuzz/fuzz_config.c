@@ -95,6 +95,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+static int contains(const char *s, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(s + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
 /* The input with every "@DIR@" replaced by the private directory. */
 static size_t expand(const uint8_t *data, size_t size, char *out)
 {
@@ -184,7 +193,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(rc == -1, "rc %d", rc);
     FUZZ_CHECK(memchr(err, '\0', sizeof err) != NULL, "error not terminated");
-    FUZZ_CHECK(!strstr(err, SECRET), "the error shows the API key: \"%s\"", err);
+    /* (unless the input wrote it: the fuzzer learns the string from this very comparison) */
+    FUZZ_CHECK(!strstr(err, SECRET) || contains(text, n, SECRET),
+               "the error shows the API key: \"%s\"", err);
     FUZZ_CHECK(strncmp(err, "config: ", 8) == 0 || regexec(&key_error, err, 0, NULL, 0) == 0 ||
                    regexec(&stranger_error, err, 0, NULL, 0) == 0,
                "the error names no key: \"%s\"", err);
