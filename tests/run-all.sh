@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, three times: native (host-dev), native under ASan+UBSan, and cross-built
-# for armhf (qemu-virt-armhf board) with every test under qemu-arm. Installs what it needs.
+# for armhf (qemu-virt-armhf board) with every test under qemu-arm; then the fuzz preset: the
+# whole tree built by clang with -Werror, the unit tests under ASan+UBSan, and each libFuzzer
+# harness for a short fixed number of runs (tests/fuzz). Installs what it needs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -10,7 +12,7 @@ bash toolchain/make-sysroot.sh || exit 1
 
 status=0
 summary=""
-for preset in host-dev sanitize armhf; do
+for preset in host-dev sanitize armhf fuzz; do
   echo "=== $preset: configure and build"
   if cmake --preset "$preset" >/dev/null && cmake --build --preset "$preset" -j"$jobs"; then
     echo "=== $preset: ctest"
