@@ -114,6 +114,17 @@ struct block_hdr {
 
 enum hdr_state { HDR_VALID, HDR_INVALID, HDR_NEWER, HDR_GEOMETRY, HDR_IO };
 
+/*
+ * Numbers no writer gives a block: block_seq starts at 1, and nothing is numbered at or past
+ * JOURNAL_SEQ_LIMIT. A header carrying one (CRC-valid only by accident, or not written by a
+ * journal) would place the ring, or count down from 0, by a number that cannot be.
+ */
+static int hdr_seqs_possible(const uint8_t *b)
+{
+    uint64_t block_seq = get64(b + 8), first_seq = get64(b + 16);
+    return block_seq >= 1 && block_seq < JOURNAL_SEQ_LIMIT && first_seq < JOURNAL_SEQ_LIMIT;
+}
+
 static enum hdr_state read_block_hdr(struct journal *j, uint32_t block, struct block_hdr *h)
 {
     uint8_t b[BLOCK_HDR];
@@ -127,7 +138,7 @@ static enum hdr_state read_block_hdr(struct journal *j, uint32_t block, struct b
     h->version = get16(b + 4);
     if (h->version > JOURNAL_FORMAT_VERSION)
         return HDR_NEWER;
-    if (h->version < 1 || get16(b + 6) != BLOCK_HDR)
+    if (h->version < 1 || get16(b + 6) != BLOCK_HDR || !hdr_seqs_possible(b))
         return HDR_INVALID;
     if (get32(b + 28) != j->block_size || get32(b + 32) != j->prog_size)
         return HDR_GEOMETRY;
@@ -236,7 +247,7 @@ static int decode_sale(struct journal *j, const struct rec *r, struct journal_sa
 {
     const uint8_t *p = j->rbuf;
     if (r->type != REC_SALE || r->len < SALE_FIXED || r->len < SALE_FIXED + p[16] ||
-        p[16] > JOURNAL_MAX_TXN)
+        p[16] > JOURNAL_MAX_TXN || get64(p) >= JOURNAL_SEQ_LIMIT)
         return -1;
     s->seq = get64(p);
     s->accepted_ms = get64(p + 8);
@@ -559,6 +570,10 @@ static int recover(struct journal *j)
         rc = scan_block(j, block_of_seq(j, x), 0, &bs);
         if (rc)
             return rc;
+        /* Sales of earlier blocks are numbered below the head's first_seq; where a block read
+         * anyway says otherwise, the next number still goes above them. */
+        if (bs.end_seq > j->next_seq)
+            j->next_seq = bs.end_seq;
         state_known |= bs.opens;
         add_hashes_older(j, j->wbuf, bs.nhashes, x);
         y = x--;
@@ -568,37 +583,94 @@ static int recover(struct journal *j)
     return 0;
 }
 
-/*
- * The block after the head has a header that does not verify. Normally that is an erase cut by
- * power loss. But if it holds sales newer than the head's, it is the real head whose header took
- * a bit flip; treating it as free would erase acknowledged sales.
- */
-static void find_damaged_head(struct journal *j)
+static int erase_block(struct journal *j, uint32_t b);
+
+static int sale_end(struct journal *j, const struct rec *r, struct journal_pos at,
+                    uint32_t next_off, void *ctx)
 {
-    uint32_t b = (j->head + 1) % j->nblocks;
-    struct block_hdr h;
-    if (read_block_hdr(j, b, &h) != HDR_INVALID)
-        return;
-    uint64_t head_next = j->next_seq;
+    uint64_t *end = ctx;
+    struct journal_sale s;
+    (void)at;
+    (void)next_off;
+    if (decode_sale(j, r, &s) == 0 && s.seq + 1 > *end)
+        *end = s.seq + 1;
+    return 0;
+}
+
+/*
+ * The first good sale of block b, whose header does not verify: what tells the real head whose
+ * header took a bit flip (its sales are newer than any before it) from an erase cut by power
+ * loss or an older lap's data. 1 if there is one, 0 if none, <0 on a read error.
+ */
+static int first_sale_unheaded(struct journal *j, uint32_t b, uint64_t *seq)
+{
     for (uint32_t off = j->hdr_area; off + REC_HDR <= j->block_size;) {
         struct rec r;
         struct journal_sale s;
         enum rec_state st = read_record(j, b, off, &r);
-        if (st == REC_END || st == REC_IO)
-            return;
+        if (st == REC_END)
+            return 0;
+        if (st == REC_IO)
+            return -EIO;
         if (st == REC_OK && decode_sale(j, &r, &s) == 0) {
-            if (s.seq < head_next)
-                return; /* data of an older lap */
-            j->head = b;
-            j->head_seq++;
-            j->head_sealed = 1; /* appends go on in a block with a sound header */
-            j->report.damaged_headers++;
-            return;
+            *seq = s.seq;
+            return 1;
         }
         off = st == REC_BAD_HDR ? resync(j, b, off) : off + r.span;
     }
+    return 0;
 }
 
+/*
+ * The block after the head has a header that does not verify. Normally that is an erase cut by
+ * power loss. But if it holds sales newer than the head's, it is the real head whose header took
+ * a bit flip; treating it as free would erase acknowledged sales. Newer than every sale of the
+ * head, not only than its first_seq: a block holding numbers the head already used is not its
+ * successor, and taking it for one would give the next sale a number that is on flash twice.
+ */
+static int find_damaged_head(struct journal *j)
+{
+    uint32_t b = (j->head + 1) % j->nblocks;
+    struct block_hdr h;
+    uint64_t seq;
+    if (read_block_hdr(j, b, &h) != HDR_INVALID || first_sale_unheaded(j, b, &seq) != 1 ||
+        seq < j->next_seq)
+        return 0; /* data of an older lap, or nothing */
+    uint64_t head_end = j->next_seq;
+    j->used = 1; /* the head alone, to read it */
+    int rc = walk_block(j, j->head, 0, sale_end, &head_end);
+    if (rc < 0)
+        return rc;
+    if (seq < head_end)
+        return 0;
+    j->head = b;
+    j->head_seq++;
+    j->head_sealed = 1; /* appends go on in a block with a sound header */
+    j->report.damaged_headers++;
+    return 0;
+}
+
+/*
+ * When block b is opened, the block after it is the one a later mount looks at for a damaged
+ * head (find_damaged_head). In a journal this firmware wrote, a free block there with no valid
+ * header holds an older lap's sales, numbered below b's. In a hostile or foreign image it may
+ * hold sales numbered above them, and once b is the head a mount would take that block for it,
+ * with its marks: newer than the sales stored meanwhile, which it would hide. So such a block is
+ * erased before b's header makes b the head. It is free (an invalid header is never the tail).
+ */
+static int clear_false_successor(struct journal *j, uint32_t b, uint64_t first_seq)
+{
+    uint32_t next = (b + 1) % j->nblocks;
+    struct block_hdr h;
+    uint64_t seq;
+    if (next == b || in_ring(j, next) || read_block_hdr(j, next, &h) != HDR_INVALID)
+        return 0;
+    int rc = first_sale_unheaded(j, next, &seq);
+    if (rc <= 0 || seq < first_seq)
+        return rc;
+    rc = erase_block(j, next);
+    return rc == -EROFS ? 0 : rc; /* worn: passed over when the ring gets there, not b's fault */
+}
 /*
  * Reads every block header once, and places the ring: the head is the greatest block_seq, and
  * the ring runs back from it through consecutive block_seqs. A block whose header is unreadable
@@ -662,7 +734,11 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
     if (j->empty)
         goto out;
     uint32_t old_head = j->head;
-    find_damaged_head(j);
+    rc = find_damaged_head(j);
+    if (rc) {
+        snprintf(err, errlen, "flash read failed during mount: %s", strerror(-rc));
+        goto out;
+    }
     if (j->head != old_head) {
         valid[j->head] = 1; /* by position */
         seq_lo[j->head] = (uint32_t)j->head_seq;
@@ -670,7 +746,8 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
     j->tail = j->head;
     j->used = 1;
     uint32_t skipped = 0;
-    for (uint32_t d = 1; d < j->nblocks; d++) {
+    /* Block numbers start at 1: the ring reaches back no further than block_seq 1. */
+    for (uint32_t d = 1; d < j->nblocks && d < j->head_seq; d++) {
         uint32_t b = (j->head + j->nblocks - d) % j->nblocks;
         /* Only this lap's block at that position can carry exactly head_seq - d (every position
          * advances by nblocks a lap), so a stale header (a worn block whose erase failed) inside
@@ -748,7 +825,7 @@ static int find_block_size(struct journal *j, uint32_t fresh, char *err, size_t 
                          (unsigned long long)(at / step));
                 return -EPROTO;
             }
-            if (get16(b + 4) < 1 || get16(b + 6) != BLOCK_HDR)
+            if (get16(b + 4) < 1 || get16(b + 6) != BLOCK_HDR || !hdr_seqs_possible(b))
                 continue;
             uint32_t size = get32(b + 28);
             if (!is_block_size(size, geo) || geo->size / size < 4) {
@@ -835,12 +912,17 @@ int journal_mount_blocks(struct journal *j, struct hal_flash *flash, uint32_t fr
     }
     struct block_hdr h;
     uint64_t floor = 0; /* no sale older than the tail's first exists any more */
-    if (read_block_hdr(j, j->tail, &h) == HDR_VALID)
+    if (read_block_hdr(j, j->tail, &h) == HDR_VALID && h.block_seq == ring_block_seq(j, j->tail))
         floor = h.first_seq;
     for (unsigned i = 0; i < nbackends; i++) {
         struct journal_backend *b = &j->backends[i];
         b->watermark = b->persisted_watermark > floor ? b->persisted_watermark : floor;
-        b->queued = j->next_seq > b->watermark ? j->next_seq - b->watermark : 0;
+        /* No sale numbered next_seq or above was stored, so no mark can have passed one: a
+         * watermark above it is not this journal's, and left there it would pass the sales
+         * stored from now on, undelivered. */
+        if (b->watermark > j->next_seq)
+            b->watermark = j->next_seq;
+        b->queued = j->next_seq - b->watermark;
     }
     j->mount_head_seq = j->head_seq;
     j->report.mount_bytes_read = j->bytes_read;
@@ -1156,6 +1238,8 @@ static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
             b = (j->head + 1) % j->nblocks;
         }
         h.block_seq = j->empty ? 1 : j->head_seq + 1;
+        if (h.block_seq >= JOURNAL_SEQ_LIMIT)
+            return -EOVERFLOW; /* only an image not written by a journal gets here */
         /* Without a valid old header the count is unknown. On the first lap (blocks open in
          * physical order from block 0, so block_seq <= nblocks) the block was never opened:
          * 0. Later, its header went with a cut erase or wear: the highest count read so far. */
@@ -1169,7 +1253,9 @@ static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
         }
         h.first_seq = j->next_seq;
         h.erase_count = erase_count + 1;
-        rc = erase_block(j, b);
+        rc = clear_false_successor(j, b, h.first_seq);
+        if (rc == 0)
+            rc = erase_block(j, b);
         if (rc == 0)
             rc = write_block_hdr(j, b, &h);
         if (rc == 0) {
@@ -1270,6 +1356,8 @@ int journal_append_sale(struct journal *j, const char *txn, const char *body, si
     struct part parts[] = {{fixed, sizeof fixed}, {txn, txn_len}, {body, body_len}};
     struct journal_pos at = {0}; /* block_seq stays 0 until a program of the sale is tried */
     uint64_t seq = j->next_seq;
+    if (seq + 1 >= JOURNAL_SEQ_LIMIT)
+        return -EOVERFLOW; /* numbers stay below it (journal.h); only a foreign image gets here */
     if (SALE_FIXED + txn_len + body_len + DEAD_EXTRA > JOURNAL_MAX_RECORD ||
         REC_HDR + SALE_FIXED + txn_len + body_len + DEAD_EXTRA >
             j->block_size - j->hdr_area - j->open_min)
