@@ -333,7 +333,7 @@ static void apply_state(struct journal *j, uint32_t id, uint64_t watermark, uint
                         uint64_t dead)
 {
     struct journal_backend *b = backend_by_id(j, id);
-    if (!b || watermark < b->persisted_watermark ||
+    if (!b || watermark >= JOURNAL_SEQ_LIMIT || watermark < b->persisted_watermark ||
         (watermark == b->persisted_watermark &&
          delivered + dead < b->delivered_total + b->dead_total))
         return;
@@ -917,13 +917,15 @@ int journal_mount_blocks(struct journal *j, struct hal_flash *flash, uint32_t fr
     for (unsigned i = 0; i < nbackends; i++) {
         struct journal_backend *b = &j->backends[i];
         b->watermark = b->persisted_watermark > floor ? b->persisted_watermark : floor;
-        /* No sale numbered next_seq or above was stored, so no mark can have passed one: a
-         * watermark above it is not this journal's, and left there it would pass the sales
-         * stored from now on, undelivered. */
+        /* A mark says every number below its watermark was used. A watermark above the next
+         * number (the head's last sales damaged since they were delivered, or an image no
+         * journal wrote) would pass the sales stored from now on, undelivered, and it stays on
+         * flash: so the numbering goes on above it. */
         if (b->watermark > j->next_seq)
-            b->watermark = j->next_seq;
-        b->queued = j->next_seq - b->watermark;
+            j->next_seq = b->watermark;
     }
+    for (unsigned i = 0; i < nbackends; i++)
+        j->backends[i].queued = j->next_seq - j->backends[i].watermark;
     j->mount_head_seq = j->head_seq;
     j->report.mount_bytes_read = j->bytes_read;
     return 0;
