@@ -667,7 +667,7 @@ static int clear_false_successor(struct journal *j, uint32_t b, uint64_t first_s
         return 0;
     int rc = first_sale_unheaded(j, next, &seq);
     if (rc <= 0 || seq < first_seq)
-        return rc;
+        return rc < 0 ? rc : 0;
     rc = erase_block(j, next);
     return rc == -EROFS ? 0 : rc; /* worn: passed over when the ring gets there, not b's fault */
 }
