@@ -682,9 +682,10 @@ static int clear_false_successor(struct journal *j, uint32_t b, uint64_t first_s
 static int find_ring(struct journal *j, char *err, size_t errlen)
 {
     uint32_t *seq_lo = malloc(sizeof *seq_lo * j->nblocks);
+    uint64_t *first = malloc(sizeof *first * j->nblocks);
     uint8_t *valid = calloc(j->nblocks, 1);
     int rc = 0;
-    if (!seq_lo || !valid) {
+    if (!seq_lo || !first || !valid) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
         goto out;
@@ -716,6 +717,7 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
         }
         valid[b] = 1;
         seq_lo[b] = (uint32_t)h.block_seq;
+        first[b] = h.first_seq;
         if (h.erase_count < j->report.erase_min)
             j->report.erase_min = h.erase_count;
         if (h.erase_count > j->report.erase_max)
@@ -755,6 +757,10 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
         if (valid[b] && seq_lo[b] == (uint32_t)(j->head_seq - d)) {
             j->tail = b;
             j->used = d + 1;
+            /* A ring block's sales stay below the next block's first_seq (sale_bound), and the
+             * next sale's number must be above all of them, whatever order the headers say. */
+            if (first[b] > j->next_seq)
+                j->next_seq = first[b];
             j->report.damaged_headers += skipped;
             skipped = 0;
         } else {
@@ -763,6 +769,7 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
     }
 out:
     free(seq_lo);
+    free(first);
     free(valid);
     return rc;
 }
@@ -1437,6 +1444,33 @@ int journal_find_txn(struct journal *j, const char *txn)
 
 /* ---- delivery ---- */
 
+/*
+ * The sales of a ring block are numbered below the first_seq of the next block with a valid
+ * header of this lap (FORMAT.md section 3.2); the head's, below next_seq. A sale at or above
+ * that bound is not handed out: in a journal this firmware wrote it is the first copy of a sale
+ * retried after -EROFS (the copy in the next block is delivered) or a sale never acknowledged;
+ * in an image no journal wrote, handing it out would move the watermark past the sales stored
+ * after mount, numbered from next_seq, and they would never be delivered.
+ */
+static uint64_t sale_bound(struct journal *j, struct journal_backend *b, struct journal_pos at)
+{
+    if (at.block == j->head)
+        return UINT64_MAX;
+    if (b->bound_block_seq == at.block_seq)
+        return b->bound;
+    for (uint32_t k = (at.block + 1) % j->nblocks; in_ring(j, k); k = (k + 1) % j->nblocks) {
+        struct block_hdr h;
+        if (read_block_hdr(j, k, &h) == HDR_VALID && h.block_seq == ring_block_seq(j, k)) {
+            b->bound_block_seq = at.block_seq; /* it stays: the next block leaves the ring last */
+            b->bound = h.first_seq;
+            return h.first_seq;
+        }
+        if (k == j->head)
+            break;
+    }
+    return UINT64_MAX; /* no valid header after it yet (a damaged head): next_seq bounds it */
+}
+
 int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
 {
     struct journal_backend *b = &j->backends[bi];
@@ -1480,7 +1514,8 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
             }
             continue;
         }
-        if (r.type == REC_SALE && decode_sale(j, &r, out) == 0 && out->seq >= from) {
+        if (r.type == REC_SALE && decode_sale(j, &r, out) == 0 && out->seq >= from &&
+            out->seq < sale_bound(j, b, start)) {
             out->pos = start;
             out->next = at;
             b->pending[b->npending++] = out->seq;

@@ -74,6 +74,9 @@ struct journal_backend {
     uint32_t pending_done; /* bit i: pending[i] is finished */
     unsigned npending;
     uint64_t fetched_end; /* one past the last fetched seq */
+    /* The sales of the cursor's block (bound_block_seq) are numbered below bound: the first_seq
+     * of the next block with a valid header. */
+    uint64_t bound_block_seq, bound;
 };
 
 struct journal_sale {
