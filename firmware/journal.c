@@ -948,16 +948,49 @@ void journal_unmount(struct journal *j)
     j->dups = NULL;
 }
 
+/*
+ * The sales of a ring block are numbered below the first_seq of the next block with a valid
+ * header of this lap (FORMAT.md section 3.2); the head's, below next_seq. A sale at or above
+ * that bound is not handed out: in a journal this firmware wrote it is the first copy of a sale
+ * retried after -EROFS (the copy in the next block is delivered) or a sale never acknowledged;
+ * in an image no journal wrote, handing it out would move the watermark past the sales stored
+ * after mount, numbered from next_seq, and they would never be delivered.
+ */
+static uint64_t sale_bound(struct journal *j, uint64_t *cache_block_seq, uint64_t *cache,
+                           struct journal_pos at)
+{
+    if (at.block == j->head)
+        return UINT64_MAX;
+    if (*cache_block_seq == at.block_seq)
+        return *cache;
+    for (uint32_t k = (at.block + 1) % j->nblocks; in_ring(j, k); k = (k + 1) % j->nblocks) {
+        struct block_hdr h;
+        if (read_block_hdr(j, k, &h) == HDR_VALID && h.block_seq == ring_block_seq(j, k)) {
+            *cache_block_seq = at.block_seq; /* it stays: the next block leaves the ring last */
+            *cache = h.first_seq;
+            return h.first_seq;
+        }
+        if (k == j->head)
+            break;
+    }
+    return UINT64_MAX; /* no valid header after it yet (a damaged head): next_seq bounds it */
+}
+
+/* A sale record's number is in place (sale_bound): the one walks of the ring count and find. */
+static int sale_in_place(struct journal *j, const struct journal_sale *s, struct journal_pos at)
+{
+    return s->seq < sale_bound(j, &j->walk_bound_block_seq, &j->walk_bound, at);
+}
+
 static int count_record(struct journal *j, const struct rec *r, struct journal_pos at,
                         uint32_t next_off, void *ctx)
 {
     struct journal_sale s;
     uint64_t *seq_end = ctx;
-    (void)at;
     (void)next_off;
     if (r->type == REC_MARK)
         j->report.marks++;
-    if (decode_sale(j, r, &s) != 0 || s.seq < *seq_end)
+    if (decode_sale(j, r, &s) != 0 || s.seq < *seq_end || !sale_in_place(j, &s, at))
         return 0; /* a sale stored twice after -EROFS is one sale (FORMAT.md 4.2) */
     *seq_end = s.seq + 1;
     j->report.sales++;
@@ -1444,33 +1477,6 @@ int journal_find_txn(struct journal *j, const char *txn)
 
 /* ---- delivery ---- */
 
-/*
- * The sales of a ring block are numbered below the first_seq of the next block with a valid
- * header of this lap (FORMAT.md section 3.2); the head's, below next_seq. A sale at or above
- * that bound is not handed out: in a journal this firmware wrote it is the first copy of a sale
- * retried after -EROFS (the copy in the next block is delivered) or a sale never acknowledged;
- * in an image no journal wrote, handing it out would move the watermark past the sales stored
- * after mount, numbered from next_seq, and they would never be delivered.
- */
-static uint64_t sale_bound(struct journal *j, struct journal_backend *b, struct journal_pos at)
-{
-    if (at.block == j->head)
-        return UINT64_MAX;
-    if (b->bound_block_seq == at.block_seq)
-        return b->bound;
-    for (uint32_t k = (at.block + 1) % j->nblocks; in_ring(j, k); k = (k + 1) % j->nblocks) {
-        struct block_hdr h;
-        if (read_block_hdr(j, k, &h) == HDR_VALID && h.block_seq == ring_block_seq(j, k)) {
-            b->bound_block_seq = at.block_seq; /* it stays: the next block leaves the ring last */
-            b->bound = h.first_seq;
-            return h.first_seq;
-        }
-        if (k == j->head)
-            break;
-    }
-    return UINT64_MAX; /* no valid header after it yet (a damaged head): next_seq bounds it */
-}
-
 int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
 {
     struct journal_backend *b = &j->backends[bi];
@@ -1515,7 +1521,7 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
             continue;
         }
         if (r.type == REC_SALE && decode_sale(j, &r, out) == 0 && out->seq >= from &&
-            out->seq < sale_bound(j, b, start)) {
+            out->seq < sale_bound(j, &b->bound_block_seq, &b->bound, start)) {
             out->pos = start;
             out->next = at;
             b->pending[b->npending++] = out->seq;
@@ -1756,9 +1762,9 @@ static int visit_sale(struct journal *j, const struct rec *r, struct journal_pos
 {
     struct sale_probe *p = ctx;
     struct journal_sale s;
-    (void)at;
     (void)next_off;
-    if ((decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0) || s.seq != p->seq)
+    if ((decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0) || s.seq != p->seq ||
+        (r->type == REC_SALE && !sale_in_place(j, &s, at)))
         return 0;
     snprintf(p->txn, sizeof p->txn, "%s", s.txn);
     p->body = malloc(s.body_len + 1);
@@ -1781,9 +1787,9 @@ static int visit_txns(struct journal *j, const struct rec *r, struct journal_pos
 {
     struct txn_lookup *q = ctx;
     struct journal_sale s;
-    (void)at;
     (void)next_off;
-    if (decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0)
+    if ((decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0) ||
+        (r->type == REC_SALE && !sale_in_place(j, &s, at)))
         return 0;
     for (unsigned i = 0; i < q->n; i++)
         if (q->seqs[i] == s.seq)

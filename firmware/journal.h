@@ -129,6 +129,7 @@ struct journal {
     struct journal_backend backends[JOURNAL_MAX_BACKENDS];
     unsigned nbackends;
     struct journal_report report;
+    uint64_t walk_bound_block_seq, walk_bound; /* sale_bound's answer for a walk's block */
     struct dup_window *dups;
     uint8_t *rbuf, *wbuf, *cbuf;           /* read, write, and a record being copied */
     int head_has_dead, prev_head_has_dead; /* DEAD records in the head, in the one before */
