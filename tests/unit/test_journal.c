@@ -1218,8 +1218,8 @@ static struct hal_flash *image_flash(uint8_t *img)
     return f;
 }
 
-/* Three sales acknowledged on the image, then a remount: each is a duplicate, and backend 1
- * (given nothing before) is handed each, under the number it was stored with. seq[0] is
+/* Three sales acknowledged on the image (f, closed after), then a remount: each is a duplicate, and
+ * backend 1 (given nothing before) is handed each, under the number it was stored with. seq[0] is
  * returned, to check it against what the image held. */
 static uint64_t new_sales_survive(struct hal_flash *f)
 {
@@ -1251,6 +1251,7 @@ static uint64_t new_sales_survive(struct hal_flash *f)
                  (unsigned long long)seq[2], (unsigned long long)j.backends[1].watermark);
     assert_int_equal(journal_check(&j), 0);
     journal_unmount(&j);
+    hal_flash_close(f);
     return seq[0];
 }
 
@@ -1345,6 +1346,37 @@ static void test_sale_numbered_past_its_block_is_not_delivered(void **state)
     new_sales_survive(image_flash(img));
 }
 
+/* The same rule when a technician resends a dead letter: requeue finds the sale by its number,
+ * and an image's sale numbered past its block, carrying the same number, must not be the one
+ * resent (the dead-lettered sale would then be settled and never sent again). */
+static void test_requeue_resends_the_dead_letter_not_a_stray_sale(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 1, 0);
+    uint32_t off = image_open(img, 0, 48, 0, 0, 0);
+    off = image_sale(img, 0, off, 0, "old-0");
+    off = image_sale(img, 0, off, 1, "old-1");
+    image_sale(img, 0, off, 2, "stray"); /* at or above block 1's first_seq: not in place */
+    image_hdr(img, 1, 2, 2);
+    image_open(img, 1, 48, 2, 2, 3); /* both backends done with 0 and 1; block 0 listed */
+    struct hal_flash *f = image_flash(img);
+    struct journal j;
+    uint64_t seq;
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    assert_int_equal(journal_append_sale(&j, "new-1", "{}", 2, 1, &seq), 0);
+    assert_int_equal(seq, 2);
+    struct journal_sale s;
+    assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+    assert_string_equal(s.txn, "new-1");
+    assert_int_equal(journal_sale_done(&j, 0, &s, "HTTP 422 from POST /activities"), 0);
+    assert_int_equal(journal_requeue(&j, 0, 2), 0);
+    assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+    assert_string_equal(s.txn, "new-1");
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1381,6 +1413,7 @@ int main(void)
         cmocka_unit_test(test_new_sale_gets_a_number_nothing_has),
         cmocka_unit_test(test_no_stray_block_passes_for_a_newer_head),
         cmocka_unit_test(test_sale_numbered_past_its_block_is_not_delivered),
+        cmocka_unit_test(test_requeue_resends_the_dead_letter_not_a_stray_sale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
