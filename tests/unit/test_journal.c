@@ -1176,7 +1176,7 @@ static uint32_t image_open(uint8_t *img, uint32_t b, uint32_t off, uint64_t w0, 
     for (unsigned i = 0; i < 2; i++) {
         le(p + 3 + 28 * i, ids[i], 4);
         le(p + 7 + 28 * i, i ? w1 : w0, 8);
-        le(p + 15 + 28 * i, 0, 16);
+        memset(p + 15 + 28 * i, 0, 16); /* delivered_total, dead_total */
     }
     uint32_t len = 59;
     if (nlisted) {
