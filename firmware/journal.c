@@ -475,6 +475,11 @@ struct block_scan {
     unsigned capacity; /* how many j->wbuf holds */
 };
 
+static uint64_t sale_bound(struct journal *j, uint64_t *cache_block_seq, uint64_t *cache,
+                           struct journal_pos at);
+struct mark;
+static int mark_in_place(struct journal *j, const struct mark *m, struct journal_pos at);
+
 static int scan_record(struct journal *j, const struct rec *r, struct journal_pos at,
                        uint32_t next_off, void *ctx)
 {
@@ -489,15 +494,21 @@ static int scan_record(struct journal *j, const struct rec *r, struct journal_po
         if (bs->nhashes < bs->capacity)
             put_hash(j->wbuf + DUP_HASH_BYTES * bs->nhashes++, dup_window_hash(s.txn));
     } else if (decode_mark(j, r, &m) == 0) {
-        apply_state(j, m.backend_id, m.watermark, m.delivered_total, m.dead_total);
+        /* No mark passes a number not given yet, and the next block's first_seq was the next
+         * number when it opened: a watermark above it is no mark of this journal's, and read
+         * by a later mount than the one that numbered the sales after it, it would pass them. */
+        if (mark_in_place(j, &m, at))
+            apply_state(j, m.backend_id, m.watermark, m.delivered_total, m.dead_total);
         bs->has_dead |= r->type == REC_DEAD;
     } else if (decode_open(j, r, &o) == 0) {
         if (at.off != j->hdr_area)
             return 0; /* only a block's first record is its OPEN record */
         bs->opens = 1;
+        uint64_t bound = sale_bound(j, &j->walk_bound_block_seq, &j->walk_bound, at);
         for (unsigned i = 0; i < o.nbackends; i++) {
             const uint8_t *e = o.backends + i * OPEN_BACKEND;
-            apply_state(j, get32(e), get64(e + 4), get64(e + 12), get64(e + 20));
+            if (get64(e + 4) <= bound)
+                apply_state(j, get32(e), get64(e + 4), get64(e + 12), get64(e + 20));
         }
     }
     return 0;
@@ -982,6 +993,14 @@ static int sale_in_place(struct journal *j, const struct journal_sale *s, struct
     return s->seq < sale_bound(j, &j->walk_bound_block_seq, &j->walk_bound, at);
 }
 
+/* A MARK or DEAD record's watermark is in place: not above the next block's first_seq (no mark
+ * passes a number not given yet). One that is counts for nothing: not as a mark, nor as a dead
+ * letter to list, copy forward or keep a block for (FORMAT.md section 7.2). */
+static int mark_in_place(struct journal *j, const struct mark *m, struct journal_pos at)
+{
+    return m->watermark <= sale_bound(j, &j->walk_bound_block_seq, &j->walk_bound, at);
+}
+
 static int count_record(struct journal *j, const struct rec *r, struct journal_pos at,
                         uint32_t next_off, void *ctx)
 {
@@ -1045,7 +1064,7 @@ static int find_resolution(struct journal *j, const struct rec *r, struct journa
     struct dead_ref *d = ctx;
     struct mark m;
     (void)next_off;
-    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id)
+    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id || !mark_in_place(j, &m, at))
         return 0;
     if (r->type == REC_MARK && (m.flags & MARK_REQUEUE) && r->len >= MARK_FIXED + 8 &&
         get64(j->rbuf + MARK_FIXED) == d->seq)
@@ -1068,7 +1087,7 @@ static int find_outstanding(struct journal *j, const struct rec *r, struct journ
     struct mark m;
     (void)next_off;
     (void)ctx;
-    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0)
+    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0 || !mark_in_place(j, &m, at))
         return 0;
     return dead_outstanding(j, at.block_seq, m.backend_id, get64(j->rbuf + MARK_FIXED));
 }
@@ -1124,7 +1143,7 @@ static int copy_dead(struct journal *j, const struct rec *r, struct journal_pos 
     unsigned *copied = ctx;
     struct mark m;
     (void)next_off;
-    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0)
+    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0 || !mark_in_place(j, &m, at))
         return 0;
     struct part part = {j->cbuf, r->len};
     memcpy(j->cbuf, j->rbuf, r->len); /* rbuf is read over by what follows */
@@ -1692,9 +1711,8 @@ static int visit_dead(struct journal *j, const struct rec *r, struct journal_pos
 {
     struct dead_scan *d = ctx;
     struct mark m;
-    (void)at;
     (void)next_off;
-    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id ||
+    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id || !mark_in_place(j, &m, at) ||
         (r->type == REC_MARK && (!m.flags || r->len < MARK_FIXED + 8)))
         return 0;
     uint64_t seq = get64(j->rbuf + MARK_FIXED);
