@@ -1377,6 +1377,25 @@ static void test_requeue_resends_the_dead_letter_not_a_stray_sale(void **state)
     hal_flash_close(f);
 }
 
+/* regressions/journal_mount/dead-letter-watermark-past-its-block: a mark in a block before the
+ * head whose watermark (2147459910) is above the next block's first_seq (10). No mark passes a
+ * number not given yet, so it is none of this journal's. Counted, it passed the new sales; and
+ * raising the numbering above it is not enough either: one mount may not read it (its block
+ * listed by an OPEN record) and a later one may (copied forward into the head), so it must
+ * count for nothing, and the sales are numbered from 10. */
+static void test_mark_past_its_block_counts_for_nothing(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 1, 0);
+    uint32_t off = image_open(img, 0, 48, 0, 0, 0);
+    off = image_sale(img, 0, off, 0, "old-0");
+    image_mark(img, 0, off, ids[1], 2147459910u);
+    image_hdr(img, 1, 2, 10);
+    image_open(img, 1, 48, 1, 1, 0);
+    assert_int_equal(new_sales_survive(image_flash(img)), 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1414,6 +1433,7 @@ int main(void)
         cmocka_unit_test(test_no_stray_block_passes_for_a_newer_head),
         cmocka_unit_test(test_sale_numbered_past_its_block_is_not_delivered),
         cmocka_unit_test(test_requeue_resends_the_dead_letter_not_a_stray_sale),
+        cmocka_unit_test(test_mark_past_its_block_counts_for_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
