@@ -114,6 +114,17 @@ struct block_hdr {
 
 enum hdr_state { HDR_VALID, HDR_INVALID, HDR_NEWER, HDR_GEOMETRY, HDR_IO };
 
+/*
+ * Numbers no writer gives a block: block_seq starts at 1, and nothing is numbered at or past
+ * JOURNAL_SEQ_LIMIT. A header carrying one (CRC-valid only by accident, or not written by a
+ * journal) would place the ring, or count down from 0, by a number that cannot be.
+ */
+static int hdr_seqs_possible(const uint8_t *b)
+{
+    uint64_t block_seq = get64(b + 8), first_seq = get64(b + 16);
+    return block_seq >= 1 && block_seq < JOURNAL_SEQ_LIMIT && first_seq < JOURNAL_SEQ_LIMIT;
+}
+
 static enum hdr_state read_block_hdr(struct journal *j, uint32_t block, struct block_hdr *h)
 {
     uint8_t b[BLOCK_HDR];
@@ -127,7 +138,7 @@ static enum hdr_state read_block_hdr(struct journal *j, uint32_t block, struct b
     h->version = get16(b + 4);
     if (h->version > JOURNAL_FORMAT_VERSION)
         return HDR_NEWER;
-    if (h->version < 1 || get16(b + 6) != BLOCK_HDR)
+    if (h->version < 1 || get16(b + 6) != BLOCK_HDR || !hdr_seqs_possible(b))
         return HDR_INVALID;
     if (get32(b + 28) != j->block_size || get32(b + 32) != j->prog_size)
         return HDR_GEOMETRY;
@@ -236,7 +247,7 @@ static int decode_sale(struct journal *j, const struct rec *r, struct journal_sa
 {
     const uint8_t *p = j->rbuf;
     if (r->type != REC_SALE || r->len < SALE_FIXED || r->len < SALE_FIXED + p[16] ||
-        p[16] > JOURNAL_MAX_TXN)
+        p[16] > JOURNAL_MAX_TXN || get64(p) >= JOURNAL_SEQ_LIMIT)
         return -1;
     s->seq = get64(p);
     s->accepted_ms = get64(p + 8);
@@ -322,7 +333,7 @@ static void apply_state(struct journal *j, uint32_t id, uint64_t watermark, uint
                         uint64_t dead)
 {
     struct journal_backend *b = backend_by_id(j, id);
-    if (!b || watermark < b->persisted_watermark ||
+    if (!b || watermark >= JOURNAL_SEQ_LIMIT || watermark < b->persisted_watermark ||
         (watermark == b->persisted_watermark &&
          delivered + dead < b->delivered_total + b->dead_total))
         return;
@@ -464,6 +475,11 @@ struct block_scan {
     unsigned capacity; /* how many j->wbuf holds */
 };
 
+static uint64_t sale_bound(struct journal *j, uint64_t *cache_block_seq, uint64_t *cache,
+                           struct journal_pos at);
+struct mark;
+static int mark_in_place(struct journal *j, const struct mark *m, struct journal_pos at);
+
 static int scan_record(struct journal *j, const struct rec *r, struct journal_pos at,
                        uint32_t next_off, void *ctx)
 {
@@ -478,15 +494,21 @@ static int scan_record(struct journal *j, const struct rec *r, struct journal_po
         if (bs->nhashes < bs->capacity)
             put_hash(j->wbuf + DUP_HASH_BYTES * bs->nhashes++, dup_window_hash(s.txn));
     } else if (decode_mark(j, r, &m) == 0) {
-        apply_state(j, m.backend_id, m.watermark, m.delivered_total, m.dead_total);
+        /* No mark passes a number not given yet, and the next block's first_seq was the next
+         * number when it opened: a watermark above it is no mark of this journal's, and read
+         * by a later mount than the one that numbered the sales after it, it would pass them. */
+        if (mark_in_place(j, &m, at))
+            apply_state(j, m.backend_id, m.watermark, m.delivered_total, m.dead_total);
         bs->has_dead |= r->type == REC_DEAD;
     } else if (decode_open(j, r, &o) == 0) {
         if (at.off != j->hdr_area)
             return 0; /* only a block's first record is its OPEN record */
         bs->opens = 1;
+        uint64_t bound = sale_bound(j, &j->walk_bound_block_seq, &j->walk_bound, at);
         for (unsigned i = 0; i < o.nbackends; i++) {
             const uint8_t *e = o.backends + i * OPEN_BACKEND;
-            apply_state(j, get32(e), get64(e + 4), get64(e + 12), get64(e + 20));
+            if (get64(e + 4) <= bound)
+                apply_state(j, get32(e), get64(e + 4), get64(e + 12), get64(e + 20));
         }
     }
     return 0;
@@ -559,6 +581,10 @@ static int recover(struct journal *j)
         rc = scan_block(j, block_of_seq(j, x), 0, &bs);
         if (rc)
             return rc;
+        /* Sales of earlier blocks are numbered below the head's first_seq; where a block read
+         * anyway says otherwise, the next number still goes above them. */
+        if (bs.end_seq > j->next_seq)
+            j->next_seq = bs.end_seq;
         state_known |= bs.opens;
         add_hashes_older(j, j->wbuf, bs.nhashes, x);
         y = x--;
@@ -568,37 +594,94 @@ static int recover(struct journal *j)
     return 0;
 }
 
-/*
- * The block after the head has a header that does not verify. Normally that is an erase cut by
- * power loss. But if it holds sales newer than the head's, it is the real head whose header took
- * a bit flip; treating it as free would erase acknowledged sales.
- */
-static void find_damaged_head(struct journal *j)
+static int erase_block(struct journal *j, uint32_t b);
+
+static int sale_end(struct journal *j, const struct rec *r, struct journal_pos at,
+                    uint32_t next_off, void *ctx)
 {
-    uint32_t b = (j->head + 1) % j->nblocks;
-    struct block_hdr h;
-    if (read_block_hdr(j, b, &h) != HDR_INVALID)
-        return;
-    uint64_t head_next = j->next_seq;
+    uint64_t *end = ctx;
+    struct journal_sale s;
+    (void)at;
+    (void)next_off;
+    if (decode_sale(j, r, &s) == 0 && s.seq + 1 > *end)
+        *end = s.seq + 1;
+    return 0;
+}
+
+/*
+ * The first good sale of block b, whose header does not verify: what tells the real head whose
+ * header took a bit flip (its sales are newer than any before it) from an erase cut by power
+ * loss or an older lap's data. 1 if there is one, 0 if none, <0 on a read error.
+ */
+static int first_sale_unheaded(struct journal *j, uint32_t b, uint64_t *seq)
+{
     for (uint32_t off = j->hdr_area; off + REC_HDR <= j->block_size;) {
         struct rec r;
         struct journal_sale s;
         enum rec_state st = read_record(j, b, off, &r);
-        if (st == REC_END || st == REC_IO)
-            return;
+        if (st == REC_END)
+            return 0;
+        if (st == REC_IO)
+            return -EIO;
         if (st == REC_OK && decode_sale(j, &r, &s) == 0) {
-            if (s.seq < head_next)
-                return; /* data of an older lap */
-            j->head = b;
-            j->head_seq++;
-            j->head_sealed = 1; /* appends go on in a block with a sound header */
-            j->report.damaged_headers++;
-            return;
+            *seq = s.seq;
+            return 1;
         }
         off = st == REC_BAD_HDR ? resync(j, b, off) : off + r.span;
     }
+    return 0;
 }
 
+/*
+ * The block after the head has a header that does not verify. Normally that is an erase cut by
+ * power loss. But if it holds sales newer than the head's, it is the real head whose header took
+ * a bit flip; treating it as free would erase acknowledged sales. Newer than every sale of the
+ * head, not only than its first_seq: a block holding numbers the head already used is not its
+ * successor, and taking it for one would give the next sale a number that is on flash twice.
+ */
+static int find_damaged_head(struct journal *j)
+{
+    uint32_t b = (j->head + 1) % j->nblocks;
+    struct block_hdr h;
+    uint64_t seq;
+    if (read_block_hdr(j, b, &h) != HDR_INVALID || first_sale_unheaded(j, b, &seq) != 1 ||
+        seq < j->next_seq)
+        return 0; /* data of an older lap, or nothing */
+    uint64_t head_end = j->next_seq;
+    j->used = 1; /* the head alone, to read it */
+    int rc = walk_block(j, j->head, 0, sale_end, &head_end);
+    if (rc < 0)
+        return rc;
+    if (seq < head_end)
+        return 0;
+    j->head = b;
+    j->head_seq++;
+    j->head_sealed = 1; /* appends go on in a block with a sound header */
+    j->report.damaged_headers++;
+    return 0;
+}
+
+/*
+ * When block b is opened, the block after it is the one a later mount looks at for a damaged
+ * head (find_damaged_head). In a journal this firmware wrote, a free block there with no valid
+ * header holds an older lap's sales, numbered below b's. In a hostile or foreign image it may
+ * hold sales numbered above them, and once b is the head a mount would take that block for it,
+ * with its marks: newer than the sales stored meanwhile, which it would hide. So such a block is
+ * erased before b's header makes b the head. It is free (an invalid header is never the tail).
+ */
+static int clear_false_successor(struct journal *j, uint32_t b, uint64_t first_seq)
+{
+    uint32_t next = (b + 1) % j->nblocks;
+    struct block_hdr h;
+    uint64_t seq;
+    if (next == b || in_ring(j, next) || read_block_hdr(j, next, &h) != HDR_INVALID)
+        return 0;
+    int rc = first_sale_unheaded(j, next, &seq);
+    if (rc <= 0 || seq < first_seq)
+        return rc < 0 ? rc : 0;
+    rc = erase_block(j, next);
+    return rc == -EROFS ? 0 : rc; /* worn: passed over when the ring gets there, not b's fault */
+}
 /*
  * Reads every block header once, and places the ring: the head is the greatest block_seq, and
  * the ring runs back from it through consecutive block_seqs. A block whose header is unreadable
@@ -610,9 +693,10 @@ static void find_damaged_head(struct journal *j)
 static int find_ring(struct journal *j, char *err, size_t errlen)
 {
     uint32_t *seq_lo = malloc(sizeof *seq_lo * j->nblocks);
+    uint64_t *first = malloc(sizeof *first * j->nblocks);
     uint8_t *valid = calloc(j->nblocks, 1);
     int rc = 0;
-    if (!seq_lo || !valid) {
+    if (!seq_lo || !first || !valid) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
         goto out;
@@ -644,6 +728,7 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
         }
         valid[b] = 1;
         seq_lo[b] = (uint32_t)h.block_seq;
+        first[b] = h.first_seq;
         if (h.erase_count < j->report.erase_min)
             j->report.erase_min = h.erase_count;
         if (h.erase_count > j->report.erase_max)
@@ -662,7 +747,11 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
     if (j->empty)
         goto out;
     uint32_t old_head = j->head;
-    find_damaged_head(j);
+    rc = find_damaged_head(j);
+    if (rc) {
+        snprintf(err, errlen, "flash read failed during mount: %s", strerror(-rc));
+        goto out;
+    }
     if (j->head != old_head) {
         valid[j->head] = 1; /* by position */
         seq_lo[j->head] = (uint32_t)j->head_seq;
@@ -670,7 +759,8 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
     j->tail = j->head;
     j->used = 1;
     uint32_t skipped = 0;
-    for (uint32_t d = 1; d < j->nblocks; d++) {
+    /* Block numbers start at 1: the ring reaches back no further than block_seq 1. */
+    for (uint32_t d = 1; d < j->nblocks && d < j->head_seq; d++) {
         uint32_t b = (j->head + j->nblocks - d) % j->nblocks;
         /* Only this lap's block at that position can carry exactly head_seq - d (every position
          * advances by nblocks a lap), so a stale header (a worn block whose erase failed) inside
@@ -678,6 +768,10 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
         if (valid[b] && seq_lo[b] == (uint32_t)(j->head_seq - d)) {
             j->tail = b;
             j->used = d + 1;
+            /* A ring block's sales stay below the next block's first_seq (sale_bound), and the
+             * next sale's number must be above all of them, whatever order the headers say. */
+            if (first[b] > j->next_seq)
+                j->next_seq = first[b];
             j->report.damaged_headers += skipped;
             skipped = 0;
         } else {
@@ -686,6 +780,7 @@ static int find_ring(struct journal *j, char *err, size_t errlen)
     }
 out:
     free(seq_lo);
+    free(first);
     free(valid);
     return rc;
 }
@@ -748,7 +843,7 @@ static int find_block_size(struct journal *j, uint32_t fresh, char *err, size_t 
                          (unsigned long long)(at / step));
                 return -EPROTO;
             }
-            if (get16(b + 4) < 1 || get16(b + 6) != BLOCK_HDR)
+            if (get16(b + 4) < 1 || get16(b + 6) != BLOCK_HDR || !hdr_seqs_possible(b))
                 continue;
             uint32_t size = get32(b + 28);
             if (!is_block_size(size, geo) || geo->size / size < 4) {
@@ -835,13 +930,20 @@ int journal_mount_blocks(struct journal *j, struct hal_flash *flash, uint32_t fr
     }
     struct block_hdr h;
     uint64_t floor = 0; /* no sale older than the tail's first exists any more */
-    if (read_block_hdr(j, j->tail, &h) == HDR_VALID)
+    if (read_block_hdr(j, j->tail, &h) == HDR_VALID && h.block_seq == ring_block_seq(j, j->tail))
         floor = h.first_seq;
     for (unsigned i = 0; i < nbackends; i++) {
         struct journal_backend *b = &j->backends[i];
         b->watermark = b->persisted_watermark > floor ? b->persisted_watermark : floor;
-        b->queued = j->next_seq > b->watermark ? j->next_seq - b->watermark : 0;
+        /* A mark says every number below its watermark was used. A watermark above the next
+         * number (the head's last sales damaged since they were delivered, or an image no
+         * journal wrote) would pass the sales stored from now on, undelivered, and it stays on
+         * flash: so the numbering goes on above it. */
+        if (b->watermark > j->next_seq)
+            j->next_seq = b->watermark;
     }
+    for (unsigned i = 0; i < nbackends; i++)
+        j->backends[i].queued = j->next_seq - j->backends[i].watermark;
     j->mount_head_seq = j->head_seq;
     j->report.mount_bytes_read = j->bytes_read;
     return 0;
@@ -857,16 +959,57 @@ void journal_unmount(struct journal *j)
     j->dups = NULL;
 }
 
+/*
+ * The sales of a ring block are numbered below the first_seq of the next block with a valid
+ * header of this lap (FORMAT.md section 3.2); the head's, below next_seq. A sale at or above
+ * that bound is not handed out: in a journal this firmware wrote it is the first copy of a sale
+ * retried after -EROFS (the copy in the next block is delivered) or a sale never acknowledged;
+ * in an image no journal wrote, handing it out would move the watermark past the sales stored
+ * after mount, numbered from next_seq, and they would never be delivered.
+ */
+static uint64_t sale_bound(struct journal *j, uint64_t *cache_block_seq, uint64_t *cache,
+                           struct journal_pos at)
+{
+    if (at.block == j->head)
+        return UINT64_MAX;
+    if (*cache_block_seq == at.block_seq)
+        return *cache;
+    for (uint32_t k = (at.block + 1) % j->nblocks; in_ring(j, k); k = (k + 1) % j->nblocks) {
+        struct block_hdr h;
+        if (read_block_hdr(j, k, &h) == HDR_VALID && h.block_seq == ring_block_seq(j, k)) {
+            *cache_block_seq = at.block_seq; /* it stays: the next block leaves the ring last */
+            *cache = h.first_seq;
+            return h.first_seq;
+        }
+        if (k == j->head)
+            break;
+    }
+    return UINT64_MAX; /* no valid header after it yet (a damaged head): next_seq bounds it */
+}
+
+/* A sale record's number is in place (sale_bound): the one walks of the ring count and find. */
+static int sale_in_place(struct journal *j, const struct journal_sale *s, struct journal_pos at)
+{
+    return s->seq < sale_bound(j, &j->walk_bound_block_seq, &j->walk_bound, at);
+}
+
+/* A MARK or DEAD record's watermark is in place: not above the next block's first_seq (no mark
+ * passes a number not given yet). One that is counts for nothing: not as a mark, nor as a dead
+ * letter to list, copy forward or keep a block for (FORMAT.md section 7.2). */
+static int mark_in_place(struct journal *j, const struct mark *m, struct journal_pos at)
+{
+    return m->watermark <= sale_bound(j, &j->walk_bound_block_seq, &j->walk_bound, at);
+}
+
 static int count_record(struct journal *j, const struct rec *r, struct journal_pos at,
                         uint32_t next_off, void *ctx)
 {
     struct journal_sale s;
     uint64_t *seq_end = ctx;
-    (void)at;
     (void)next_off;
     if (r->type == REC_MARK)
         j->report.marks++;
-    if (decode_sale(j, r, &s) != 0 || s.seq < *seq_end)
+    if (decode_sale(j, r, &s) != 0 || s.seq < *seq_end || !sale_in_place(j, &s, at))
         return 0; /* a sale stored twice after -EROFS is one sale (FORMAT.md 4.2) */
     *seq_end = s.seq + 1;
     j->report.sales++;
@@ -921,7 +1064,7 @@ static int find_resolution(struct journal *j, const struct rec *r, struct journa
     struct dead_ref *d = ctx;
     struct mark m;
     (void)next_off;
-    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id)
+    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id || !mark_in_place(j, &m, at))
         return 0;
     if (r->type == REC_MARK && (m.flags & MARK_REQUEUE) && r->len >= MARK_FIXED + 8 &&
         get64(j->rbuf + MARK_FIXED) == d->seq)
@@ -944,7 +1087,7 @@ static int find_outstanding(struct journal *j, const struct rec *r, struct journ
     struct mark m;
     (void)next_off;
     (void)ctx;
-    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0)
+    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0 || !mark_in_place(j, &m, at))
         return 0;
     return dead_outstanding(j, at.block_seq, m.backend_id, get64(j->rbuf + MARK_FIXED));
 }
@@ -1000,7 +1143,7 @@ static int copy_dead(struct journal *j, const struct rec *r, struct journal_pos 
     unsigned *copied = ctx;
     struct mark m;
     (void)next_off;
-    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0)
+    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0 || !mark_in_place(j, &m, at))
         return 0;
     struct part part = {j->cbuf, r->len};
     memcpy(j->cbuf, j->rbuf, r->len); /* rbuf is read over by what follows */
@@ -1156,6 +1299,8 @@ static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
             b = (j->head + 1) % j->nblocks;
         }
         h.block_seq = j->empty ? 1 : j->head_seq + 1;
+        if (h.block_seq >= JOURNAL_SEQ_LIMIT)
+            return -EOVERFLOW; /* only an image not written by a journal gets here */
         /* Without a valid old header the count is unknown. On the first lap (blocks open in
          * physical order from block 0, so block_seq <= nblocks) the block was never opened:
          * 0. Later, its header went with a cut erase or wear: the highest count read so far. */
@@ -1169,7 +1314,9 @@ static int open_block(struct journal *j, uint32_t min_free, uint32_t room_for)
         }
         h.first_seq = j->next_seq;
         h.erase_count = erase_count + 1;
-        rc = erase_block(j, b);
+        rc = clear_false_successor(j, b, h.first_seq);
+        if (rc == 0)
+            rc = erase_block(j, b);
         if (rc == 0)
             rc = write_block_hdr(j, b, &h);
         if (rc == 0) {
@@ -1270,6 +1417,8 @@ int journal_append_sale(struct journal *j, const char *txn, const char *body, si
     struct part parts[] = {{fixed, sizeof fixed}, {txn, txn_len}, {body, body_len}};
     struct journal_pos at = {0}; /* block_seq stays 0 until a program of the sale is tried */
     uint64_t seq = j->next_seq;
+    if (seq + 1 >= JOURNAL_SEQ_LIMIT)
+        return -EOVERFLOW; /* numbers stay below it (journal.h); only a foreign image gets here */
     if (SALE_FIXED + txn_len + body_len + DEAD_EXTRA > JOURNAL_MAX_RECORD ||
         REC_HDR + SALE_FIXED + txn_len + body_len + DEAD_EXTRA >
             j->block_size - j->hdr_area - j->open_min)
@@ -1390,7 +1539,8 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
             }
             continue;
         }
-        if (r.type == REC_SALE && decode_sale(j, &r, out) == 0 && out->seq >= from) {
+        if (r.type == REC_SALE && decode_sale(j, &r, out) == 0 && out->seq >= from &&
+            out->seq < sale_bound(j, &b->bound_block_seq, &b->bound, start)) {
             out->pos = start;
             out->next = at;
             b->pending[b->npending++] = out->seq;
@@ -1561,9 +1711,8 @@ static int visit_dead(struct journal *j, const struct rec *r, struct journal_pos
 {
     struct dead_scan *d = ctx;
     struct mark m;
-    (void)at;
     (void)next_off;
-    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id ||
+    if (decode_mark(j, r, &m) != 0 || m.backend_id != d->backend_id || !mark_in_place(j, &m, at) ||
         (r->type == REC_MARK && (!m.flags || r->len < MARK_FIXED + 8)))
         return 0;
     uint64_t seq = get64(j->rbuf + MARK_FIXED);
@@ -1631,9 +1780,9 @@ static int visit_sale(struct journal *j, const struct rec *r, struct journal_pos
 {
     struct sale_probe *p = ctx;
     struct journal_sale s;
-    (void)at;
     (void)next_off;
-    if ((decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0) || s.seq != p->seq)
+    if ((decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0) || s.seq != p->seq ||
+        (r->type == REC_SALE && !sale_in_place(j, &s, at)))
         return 0;
     snprintf(p->txn, sizeof p->txn, "%s", s.txn);
     p->body = malloc(s.body_len + 1);
@@ -1656,9 +1805,9 @@ static int visit_txns(struct journal *j, const struct rec *r, struct journal_pos
 {
     struct txn_lookup *q = ctx;
     struct journal_sale s;
-    (void)at;
     (void)next_off;
-    if (decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0)
+    if ((decode_sale(j, r, &s) != 0 && decode_dead_sale(j, r, &s) != 0) ||
+        (r->type == REC_SALE && !sale_in_place(j, &s, at)))
         return 0;
     for (unsigned i = 0; i < q->n; i++)
         if (q->seqs[i] == s.seq)

@@ -43,6 +43,13 @@
 #define JOURNAL_MAX_BODY      (JOURNAL_MAX_LINE + 12u + 500u * (22u + 13u))     /* 83,048 */
 #define JOURNAL_MAX_RECORD    (50u + JOURNAL_MAX_TXN + 255u + JOURNAL_MAX_BODY) /* 83,417 */
 #define JOURNAL_MAX_IN_FLIGHT 32 /* sales a backend may have fetched and not yet finished */
+/*
+ * Sale and block numbers stay below this. They are 64-bit and never wrap, and no journal gets
+ * near it (2^62 sales at a million a second is 146,000 years), so a header or a sale carrying a
+ * number at or above it was not written by a journal: a reader treats it as damaged, and the
+ * writer refuses to number anything past it (docs/FORMAT.md section 2).
+ */
+#define JOURNAL_SEQ_LIMIT (UINT64_C(1) << 62)
 
 struct journal_pos {
     uint32_t block;
@@ -67,6 +74,9 @@ struct journal_backend {
     uint32_t pending_done; /* bit i: pending[i] is finished */
     unsigned npending;
     uint64_t fetched_end; /* one past the last fetched seq */
+    /* The sales of the cursor's block (bound_block_seq) are numbered below bound: the first_seq
+     * of the next block with a valid header. */
+    uint64_t bound_block_seq, bound;
 };
 
 struct journal_sale {
@@ -119,6 +129,7 @@ struct journal {
     struct journal_backend backends[JOURNAL_MAX_BACKENDS];
     unsigned nbackends;
     struct journal_report report;
+    uint64_t walk_bound_block_seq, walk_bound; /* sale_bound's answer for a walk's block */
     struct dup_window *dups;
     uint8_t *rbuf, *wbuf, *cbuf;           /* read, write, and a record being copied */
     int head_has_dead, prev_head_has_dead; /* DEAD records in the head, in the one before */

@@ -1127,6 +1127,275 @@ static void test_torn_power_cut_everywhere_spanning(void **state)
     cut_block = 4096;
 }
 
+/* ---- images no journal wrote (found by fuzz_journal_mount) ----
+ *
+ * Whatever an image holds, a mounted journal must not lose a sale it acknowledges: a new sale
+ * gets a number nothing on flash has, is a duplicate after a remount, and is handed to a backend
+ * that never had it. The images are built byte by byte (FORMAT.md sections 3, 5, 6) on 8 blocks
+ * of 4 KiB: room for a new block whatever the image holds. */
+static const struct hal_flash_geometry tiny = {8 * 4096, 4096, 16};
+
+static void le(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint8_t *image_new(void)
+{
+    uint8_t *img = malloc(tiny.size);
+    assert_non_null(img);
+    memset(img, 0xFF, tiny.size);
+    return img;
+}
+
+static void image_hdr(uint8_t *img, uint32_t b, uint64_t block_seq, uint64_t first_seq)
+{
+    uint8_t *h = img + b * 4096;
+    memset(h, 0, 40);
+    le(h, 0x4C4A5354, 4);
+    le(h + 4, 3, 2);
+    le(h + 6, 40, 2);
+    le(h + 8, block_seq, 8);
+    le(h + 16, first_seq, 8);
+    le(h + 24, 1, 4);
+    le(h + 28, 4096, 4);
+    le(h + 32, 16, 4);
+    le(h + 36, crc32_update(0, h, 36), 4);
+}
+
+/* An OPEN record listing nothing (or one block of `hashes` sales) with these watermarks for
+ * ids[0] and ids[1]; returns the offset after it. */
+static uint32_t image_open(uint8_t *img, uint32_t b, uint32_t off, uint64_t w0, uint64_t w1,
+                           unsigned hashes)
+{
+    uint8_t p[3 + 56 + 2 + 6 * 4];
+    unsigned nlisted = hashes ? 1 : 0;
+    le(p, nlisted, 2);
+    p[2] = 2;
+    for (unsigned i = 0; i < 2; i++) {
+        le(p + 3 + 28 * i, ids[i], 4);
+        le(p + 7 + 28 * i, i ? w1 : w0, 8);
+        memset(p + 15 + 28 * i, 0, 16); /* delivered_total, dead_total */
+    }
+    uint32_t len = 59;
+    if (nlisted) {
+        le(p + len, 0x8000u | hashes, 2);
+        len += 2;
+        for (unsigned i = 0; i < hashes; i++, len += 6)
+            memset(p + len, 0x5A + i, 6); /* nobody's txn */
+    }
+    return off + v1_record(img + b * 4096 + off, 3, p, len);
+}
+
+static uint32_t image_sale(uint8_t *img, uint32_t b, uint32_t off, uint64_t seq, const char *txn)
+{
+    uint8_t p[17 + 64 + 2];
+    size_t n = strlen(txn);
+    le(p, seq, 8);
+    le(p + 8, 1, 8);
+    p[16] = (uint8_t)n;
+    memcpy(p + 17, txn, n);
+    memcpy(p + 17 + n, "{}", 2);
+    return off + v1_record(img + b * 4096 + off, 1, p, 17 + (uint32_t)n + 2);
+}
+
+static uint32_t image_mark(uint8_t *img, uint32_t b, uint32_t off, uint32_t id, uint64_t w)
+{
+    uint8_t p[32] = {0};
+    le(p, id, 4);
+    le(p + 8, w, 8);
+    le(p + 16, w, 8);
+    return off + v1_record(img + b * 4096 + off, 2, p, 32);
+}
+
+static struct hal_flash *image_flash(uint8_t *img)
+{
+    struct hal_flash *f = flash_ram_create(&tiny);
+    assert_non_null(f);
+    assert_int_equal(hal_flash_prog(f, 0, img, tiny.size), 0);
+    free(img);
+    return f;
+}
+
+/* Three sales acknowledged on the image (f, closed after), then a remount: each is a duplicate, and
+ * backend 1 (given nothing before) is handed each, under the number it was stored with. seq[0] is
+ * returned, to check it against what the image held. */
+static uint64_t new_sales_survive(struct hal_flash *f)
+{
+    static const char *const txn[3] = {"new-1", "new-2", "new-3"};
+    uint64_t seq[3];
+    struct journal j;
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(journal_append_sale(&j, txn[i], "{}", 2, 1, &seq[i]), 0);
+    journal_unmount(&j);
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    for (unsigned i = 0; i < 3; i++)
+        if (!journal_find_txn(&j, txn[i]))
+            fail_msg("%s (seq %llu) is not a duplicate after a remount", txn[i],
+                     (unsigned long long)seq[i]);
+    unsigned found = 0;
+    struct journal_sale s;
+    for (unsigned n = 0; journal_next_sale(&j, 1, &s) == 1; n++) {
+        assert_true(n < 100);
+        for (unsigned i = 0; i < 3; i++)
+            if (strcmp(s.txn, txn[i]) == 0 && s.seq == seq[i])
+                found |= 1u << i;
+        assert_int_equal(journal_sale_done(&j, 1, &s, NULL), 0);
+    }
+    if (found != 7)
+        fail_msg("acknowledged sales never delivered (bits of new-1..3 found: %x; seqs %llu %llu "
+                 "%llu, backend 1 watermark %llu)",
+                 found, (unsigned long long)seq[0], (unsigned long long)seq[1],
+                 (unsigned long long)seq[2], (unsigned long long)j.backends[1].watermark);
+    assert_int_equal(journal_check(&j), 0);
+    journal_unmount(&j);
+    hal_flash_close(f);
+    return seq[0];
+}
+
+/* regressions/journal_mount/mount-hangs-on-block-seq-0: a header with block_seq 0 (never
+ * written: the first block is 1) made recover() count down from 2^64 - 1. It is not a header. */
+static void test_block_seq_0_is_no_block(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 0, 0);
+    image_open(img, 0, 48, 0, 0, 0);
+    new_sales_survive(image_flash(img));
+}
+
+/* regressions/journal_mount/watermark-beyond-last-sale: an OPEN record's watermarks far above
+ * any sale. The new sales were numbered below them, hence never delivered. */
+static void test_watermark_beyond_last_sale(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 1, 0);
+    image_open(img, 0, 48, 2560, 704643072, 0);
+    assert_true(new_sales_survive(image_flash(img)) >= 704643072);
+}
+
+/* regressions/journal_mount/new-sale-below-a-mark-past-a-damaged-sale, and a journal this
+ * firmware wrote can get there: the head's last sale is delivered, its mark written, then the
+ * sale takes a bit flip. Mount numbered the next sale from the readable sales (1), below the
+ * mark's watermark (2), which the next mount reads again: that sale was never delivered. */
+static void test_new_sale_above_a_mark_past_a_damaged_sale(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 1, 0);
+    uint32_t off = image_open(img, 0, 48, 0, 0, 0);
+    off = image_sale(img, 0, off, 0, "old-0");
+    uint32_t damaged = off;
+    off = image_sale(img, 0, off, 1, "old-1");
+    off = image_mark(img, 0, off, ids[0], 2);
+    image_mark(img, 0, off, ids[1], 2);
+    img[damaged + 16 + 17] ^= 0x01; /* a bit of its txn: the payload CRC fails */
+    assert_int_equal(new_sales_survive(image_flash(img)), 2);
+}
+
+/* regressions/journal_mount/new-sale-gets-a-stored-seq: the block after the head, unheaded,
+ * holds a sale numbered above the head's first_seq but below the head's own sales. It was taken
+ * for the real head with a damaged header, the next number came from it (2), and the head had
+ * sales 2 and 3 already: the new sale 2 was passed over as a copy. */
+static void test_new_sale_gets_a_number_nothing_has(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 1, 0);
+    uint32_t off = image_open(img, 0, 48, 0, 0, 0);
+    for (unsigned i = 0; i < 4; i++) {
+        char txn[8];
+        snprintf(txn, sizeof txn, "old-%u", i);
+        off = image_sale(img, 0, off, i, txn);
+    }
+    image_sale(img, 1, 48, 1, "older"); /* block 1: no header */
+    assert_int_equal(new_sales_survive(image_flash(img)), 4);
+}
+
+/* regressions/journal_mount/new-sale-not-a-duplicate-after-remount: no valid header, so an
+ * empty journal, but block 1 holds an OPEN record (watermarks 6 and 5, a list for the block
+ * before it) and sale 10. The journal opened block 0 for the new sales 0..2; at the remount
+ * block 1 passed for the real head with a damaged header: its list hid them from the duplicate
+ * window and its watermarks from delivery. */
+static void test_no_stray_block_passes_for_a_newer_head(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    uint32_t off = image_open(img, 1, 48, 6, 5, 1);
+    image_sale(img, 1, off, 10, "stray");
+    new_sales_survive(image_flash(img));
+}
+
+/* regressions/journal_mount/sale-numbered-past-its-block: a block before the head holds a sale
+ * numbered far above the head's first_seq. Delivered first, it moved the watermark past the
+ * sales stored after mount (numbered from the head's first_seq), which were never delivered. */
+static void test_sale_numbered_past_its_block_is_not_delivered(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 1, 0);
+    uint32_t off = image_open(img, 0, 48, 0, 0, 0);
+    off = image_sale(img, 0, off, 0, "old-0");
+    off = image_sale(img, 0, off, 1, "old-1");
+    image_sale(img, 0, off, 524538, "far");
+    image_hdr(img, 1, 2, 2);
+    image_open(img, 1, 48, 0, 0, 0);
+    new_sales_survive(image_flash(img));
+}
+
+/* The same rule when a technician resends a dead letter: requeue finds the sale by its number,
+ * and an image's sale numbered past its block, carrying the same number, must not be the one
+ * resent (the dead-lettered sale would then be settled and never sent again). */
+static void test_requeue_resends_the_dead_letter_not_a_stray_sale(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 1, 0);
+    uint32_t off = image_open(img, 0, 48, 0, 0, 0);
+    off = image_sale(img, 0, off, 0, "old-0");
+    off = image_sale(img, 0, off, 1, "old-1");
+    image_sale(img, 0, off, 2, "stray"); /* at or above block 1's first_seq: not in place */
+    image_hdr(img, 1, 2, 2);
+    image_open(img, 1, 48, 2, 2, 3); /* both backends done with 0 and 1; block 0 listed */
+    struct hal_flash *f = image_flash(img);
+    struct journal j;
+    uint64_t seq;
+    assert_int_equal(journal_mount(&j, f, ids, 2, err, sizeof err), 0);
+    assert_int_equal(journal_append_sale(&j, "new-1", "{}", 2, 1, &seq), 0);
+    assert_int_equal(seq, 2);
+    struct journal_sale s;
+    assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+    assert_string_equal(s.txn, "new-1");
+    assert_int_equal(journal_sale_done(&j, 0, &s, "HTTP 422 from POST /activities"), 0);
+    assert_int_equal(journal_requeue(&j, 0, 2), 0);
+    assert_int_equal(journal_next_sale(&j, 0, &s), 1);
+    assert_string_equal(s.txn, "new-1");
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
+/* regressions/journal_mount/dead-letter-watermark-past-its-block: a mark in a block before the
+ * head whose watermark (2147459910) is above the next block's first_seq (10). No mark passes a
+ * number not given yet, so it is none of this journal's. Counted, it passed the new sales; and
+ * raising the numbering above it is not enough either: one mount may not read it (its block
+ * listed by an OPEN record) and a later one may (copied forward into the head), so it must
+ * count for nothing, and the sales are numbered from 10. */
+static void test_mark_past_its_block_counts_for_nothing(void **state)
+{
+    (void)state;
+    uint8_t *img = image_new();
+    image_hdr(img, 0, 1, 0);
+    uint32_t off = image_open(img, 0, 48, 0, 0, 0);
+    off = image_sale(img, 0, off, 0, "old-0");
+    image_mark(img, 0, off, ids[1], 2147459910u);
+    image_hdr(img, 1, 2, 10);
+    image_open(img, 1, 48, 1, 1, 0);
+    assert_int_equal(new_sales_survive(image_flash(img)), 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1157,6 +1426,14 @@ int main(void)
         cmocka_unit_test(test_torn_power_cut_everywhere),
         cmocka_unit_test(test_power_cut_everywhere_spanning),
         cmocka_unit_test(test_torn_power_cut_everywhere_spanning),
+        cmocka_unit_test(test_block_seq_0_is_no_block),
+        cmocka_unit_test(test_watermark_beyond_last_sale),
+        cmocka_unit_test(test_new_sale_above_a_mark_past_a_damaged_sale),
+        cmocka_unit_test(test_new_sale_gets_a_number_nothing_has),
+        cmocka_unit_test(test_no_stray_block_passes_for_a_newer_head),
+        cmocka_unit_test(test_sale_numbered_past_its_block_is_not_delivered),
+        cmocka_unit_test(test_requeue_resends_the_dead_letter_not_a_stray_sale),
+        cmocka_unit_test(test_mark_past_its_block_counts_for_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
