@@ -297,6 +297,19 @@ static int at_sku(const struct scan *sc)
 
 static int scan_value(struct scan *sc, int depth);
 
+/* After a member or element: drops its path and reads "," (1: another follows) or close (0). */
+static int next_member(struct scan *sc, size_t saved, char close)
+{
+    sc->pathlen = saved;
+    sc->path[saved] = '\0';
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == ',')
+        return sc->p++, 1;
+    if (sc->p < sc->end && *sc->p == close)
+        return sc->p++, 0;
+    return -1;
+}
+
 static int scan_object(struct scan *sc, int depth)
 {
     sc->p++;
@@ -322,16 +335,9 @@ static int scan_object(struct scan *sc, int depth)
             return -1;
         if (scan_value(sc, depth + 1))
             return -1;
-        sc->pathlen = saved;
-        sc->path[saved] = '\0';
-        skip_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
-            continue;
-        }
-        if (sc->p < sc->end && *sc->p == '}')
-            return sc->p++, 0;
-        return -1;
+        int more = next_member(sc, saved, '}');
+        if (more <= 0)
+            return more;
     }
 }
 
@@ -346,16 +352,9 @@ static int scan_array(struct scan *sc, int depth)
         path_push_index(sc, i);
         if (scan_value(sc, depth + 1))
             return -1;
-        sc->pathlen = saved;
-        sc->path[saved] = '\0';
-        skip_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
-            continue;
-        }
-        if (sc->p < sc->end && *sc->p == ']')
-            return sc->p++, 0;
-        return -1;
+        int more = next_member(sc, saved, ']');
+        if (more <= 0)
+            return more;
     }
 }
 
