@@ -162,6 +162,27 @@ static int publish(const char *tmp, const char *path)
     return 0;
 }
 
+/* A rename is durable only once its directory is synced: until then a power cut can bring back
+ * the temporary name, and the next start would empty it with every sale acknowledged since. */
+static int sync_parent_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    int rc = fsync(dfd) ? -errno : 0;
+    close(dfd);
+    return rc;
+}
+
 /*
  * Builds the image under a temporary name so a cut during creation leaves no half image. The
  * temporary file is locked as the journal itself: a second daemon starting at the same moment
@@ -190,6 +211,11 @@ static int create_image(const char *path, const struct hal_flash_geometry *geo, 
     rc = ftruncate(fd, 0) ? -errno : fill_erased(fd, geo->size);
     if (rc == 0)
         rc = publish(tmp, path);
+    if (rc == 0 && (rc = sync_parent_dir(path)) != 0) {
+        snprintf(err, errlen, "cannot sync the directory of %s: %s", path, strerror(-rc));
+        close(fd); /* the image is in place; the next start opens it */
+        return rc;
+    }
     if (rc) {
         if (rc != -EEXIST)
             snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));

@@ -179,6 +179,35 @@ static void test_creation_is_locked_and_a_leftover_rebuilt(void **state)
     assert_int_equal(stat(tmp, &st), -1);
 }
 
+/* fsync is wrapped at link time: the test sees which descriptors the driver syncs. */
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+static int dir_synced_with_image_in_place;
+
+int __wrap_fsync(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && access(path, F_OK) == 0)
+        dir_synced_with_image_in_place = 1;
+    return __real_fsync(fd);
+}
+
+/*
+ * A new image is renamed into place; the rename is durable only once the directory is synced.
+ * Without that, a power cut soon after the first start could bring back the temporary name, and
+ * the next start would empty it, with every sale acknowledged in the meantime (found in review).
+ */
+static void test_creation_syncs_the_directory(void **state)
+{
+    (void)state;
+    dir_synced_with_image_in_place = 0;
+    struct hal_flash *f = NULL;
+    assert_int_equal(flash_file_open(path, &geo, 0, &f, err, sizeof err), 0);
+    hal_flash_close(f);
+    if (!dir_synced_with_image_in_place)
+        fail_msg("the image was renamed into place but its directory was never synced");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readers_share_and_exclude_a_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_creation_is_locked_and_a_leftover_rebuilt, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_creation_syncs_the_directory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
