@@ -34,8 +34,10 @@
 struct conn {
     int fd;
     uint32_t id;
-    uint64_t active_ms; /* last byte received or sent */
-    char *in;           /* IN_BUF bytes, allocated on first use */
+    uint64_t active_ms;     /* last byte received or sent */
+    uint64_t line_start_ms; /* when the partial line in `in` began */
+    uint64_t out_since_ms;  /* when the oldest unsent reply was queued */
+    char *in;               /* IN_BUF bytes, allocated on first use */
     size_t in_len;
     int discarding; /* inside an over-long line: drop bytes up to the next newline */
     int eof;
@@ -100,6 +102,8 @@ static int iu_reply(struct hal_intake *src, uint32_t id, const char *line, size_
     struct conn *c = conn_by_id(u, id);
     if (!c)
         return -ENOTCONN;
+    if (c->out_len == 0)
+        c->out_since_ms = now_ms();
     if (c->out_len + len + 1 > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : 1024;
         while (cap < c->out_len + len + 1)
@@ -147,9 +151,22 @@ static int conn_idle(const struct conn *c)
            recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
+/* Since when the connection has been holding its slot without finishing: a client dribbling a
+ * byte at a time keeps active_ms fresh, but not the start of its line or of its unread reply. */
+static uint64_t busy_since(const struct conn *c)
+{
+    uint64_t t = c->active_ms;
+    if ((c->in_len || c->discarding) && c->line_start_ms < t)
+        t = c->line_start_ms;
+    if (c->out_len && c->out_since_ms < t)
+        t = c->out_since_ms;
+    return t;
+}
+
 /*
  * Closes the connection idle longest with no request in progress or, failing that, the one whose
- * request has been stalled longest past STALLED_MS. Returns its freed slot, or NULL: every
+ * request has been stalled longest past STALLED_MS (no byte moved, or its line or reply pending
+ * that long). Returns its freed slot, or NULL: every
  * connection is busy with a request.
  */
 static struct conn *make_room(struct intake_unix *u, uint64_t now)
@@ -162,8 +179,8 @@ static struct conn *make_room(struct intake_unix *u, uint64_t now)
         if (conn_idle(c)) {
             if (!idle || c->active_ms < idle->active_ms)
                 idle = c;
-        } else if (now - c->active_ms >= STALLED_MS) {
-            if (!stalled || c->active_ms < stalled->active_ms)
+        } else if (now - busy_since(c) >= STALLED_MS) {
+            if (!stalled || busy_since(c) < busy_since(stalled))
                 stalled = c;
         }
     }
@@ -202,7 +219,7 @@ static void accept_waiting(struct intake_unix *u)
         }
         c->fd = fd;
         c->id = ++u->next_id;
-        c->active_ms = now;
+        c->active_ms = c->line_start_ms = c->out_since_ms = now;
         taken++;
     }
 }
@@ -254,10 +271,14 @@ static void read_conn(struct intake_unix *u, struct conn *c)
             c->eof = 1;
             break;
         }
+        size_t had = c->in_len;
         if (n > 0)
             c->active_ms = now_ms();
         c->in_len += (size_t)n;
         deliver_lines(u, c);
+        /* what is left began in this read if nothing was pending or a line was taken */
+        if (c->in_len && (had == 0 || c->in_len < had + (size_t)n))
+            c->line_start_ms = c->active_ms;
     }
     /* A last request without its newline still deserves an answer. */
     if (c->eof && c->in_len > 0 && !c->discarding && c->fd >= 0) {

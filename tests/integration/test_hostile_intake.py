@@ -30,6 +30,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -399,6 +400,38 @@ def case_idle_pos_connections(env, extra):
            "a half-sent request kept its connection"
 
 
+def case_trickling_pos(env, extra):
+    """32 connections each dribbling one byte of a line every 2 s: never silent for 10 s, never
+    finishing a line. They must not hold every slot for ever (found in review: the stall rule
+    looked only at the last byte moved)."""
+    env.port = 9
+    env.write_config()
+    env.start_daemon()
+    held = hold_connections(env.pos_socket, 32)
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.wait(2.0):
+            for s in held:
+                try:
+                    s.send(b" ")
+                except OSError:
+                    pass  # closed by the daemon to make room: what should happen
+
+    for s in held:
+        s.send(b'{"event":')
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    try:
+        new_sale_answered(env, "TR001")
+    finally:
+        stop.set()
+        t.join()
+        for s in held:
+            s.close()
+    return "a new connection's sale answered while 32 connections dribbled a line each"
+
+
 def case_leaking_pos(env, extra):
     env.start_mock()
     env.write_config()
@@ -551,6 +584,7 @@ CASES = [
     ("control_socket at the journal image", case_control_socket_is_journal),
     ("pos_socket equal to control_socket", case_pos_socket_is_control_socket),
     ("32 and 1,000 idle POS connections", case_idle_pos_connections),
+    ("32 POS connections dribbling a line", case_trickling_pos),
     ("a POS leaking one connection per sale", case_leaking_pos),
     ("idle control connections", case_idle_control_connections),
     ("the descriptor limit", case_descriptor_limit),
