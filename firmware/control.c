@@ -136,25 +136,24 @@ static struct client *make_room(struct control *c)
     return oldest;
 }
 
-/* Bounded per call so that a flood of connections cannot hold the event loop here. */
+/* Bounded per call so that a flood of connections cannot hold the event loop here; fewer than
+ * MAX_CLIENTS a pass, so a client accepted in this pass is never closed for one after it. A client
+ * gives way only once a new connection is in hand. */
 static void accept_waiting(struct control *c)
 {
-    for (int taken = 0; taken < 2 * MAX_CLIENTS && unix_listener_pending(&c->listener);) {
-        struct client *cl = make_room(c);
+    for (int taken = 0; taken < MAX_CLIENTS - 1 && unix_listener_pending(&c->listener);) {
         int fd = unix_listener_accept(&c->listener);
         if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-            /* Out of descriptors even with the reserve: one client gives way for the new. */
-            for (int i = 0; i < MAX_CLIENTS && fd < 0; i++)
-                if (c->clients[i].fd >= 0) {
-                    client_close(c, &c->clients[i]);
-                    fd = unix_listener_accept(&c->listener);
-                }
+            /* Out of descriptors even with the reserve: the oldest client gives way. */
+            make_room(c);
+            fd = unix_listener_accept(&c->listener);
         }
         if (fd < 0) {
             if (errno != EAGAIN)
                 unix_listener_pause(&c->listener, FULL_PAUSE_MS); /* not a spin on poll */
             return;
         }
+        struct client *cl = make_room(c);
         cl->fd = fd;
         cl->since_ms = clock_mono_ms();
         taken++;
