@@ -17,6 +17,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "board/board.h"
+#include "journal.h"
 
 struct ctx {
     char *err;
@@ -347,6 +348,24 @@ static void check_paths_differ(struct ctx *c, const struct config *cfg)
             }
 }
 
+/*
+ * A new journal must hold four blocks of the size that stores the largest valid sale (FORMAT.md
+ * 1.1), or it would refuse such sales for good. An existing smaller image, written by firmware
+ * before format 3, is still used as it is: refusing it would strand the sales it holds.
+ */
+static void check_new_journal_size(struct ctx *c, const char *path, uint64_t size, uint32_t erase,
+                                   uint32_t prog)
+{
+    const struct hal_flash_geometry unbounded = {UINT64_MAX / 2, erase, prog};
+    uint64_t need = 4ull * journal_default_block_size(&unbounded);
+    struct stat st;
+    if (size < need && stat(path, &st) != 0 && errno == ENOENT)
+        fail(c,
+             "journal.size: a new journal needs at least %llu bytes (4 blocks of %llu, each "
+             "holding the largest valid sale); an existing smaller image is still used",
+             (unsigned long long)need, (unsigned long long)(need / 4));
+}
+
 static void parse_journal(struct ctx *c, const cJSON *j, struct config *cfg)
 {
     static const char *const keys[] = {"driver",       "path",   "size", "erase_size",
@@ -395,6 +414,8 @@ static void parse_journal(struct ctx *c, const cJSON *j, struct config *cfg)
                 "holds its header and records, each at least one program unit)");
     else if (size % erase || size / erase < 4)
         fail(c, "journal.size: must be a multiple of erase_size, at least 4 erase blocks");
+    else
+        check_new_journal_size(c, cfg->journal_path, size, (uint32_t)erase, (uint32_t)prog);
     cfg->journal_size = size;
     cfg->journal_erase_size = (uint32_t)erase;
     cfg->journal_prog_size = (uint32_t)prog;

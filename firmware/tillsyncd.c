@@ -223,6 +223,11 @@ int main(int argc, char **argv)
              (unsigned long long)d.journal.next_seq, d.journal.used, r->blocks,
              (unsigned long long)r->mount_bytes_read, (unsigned long long)r->corrupt_records,
              (unsigned long long)r->torn_tail, r->damaged_headers);
+    if (d.journal.max_body < JOURNAL_MAX_BODY)
+        log_warn("journal: its blocks (%u bytes, written by firmware before format 3) hold sales "
+                 "up to %u bytes normalised; a larger sale is refused. Drain it, then recreate "
+                 "it at a size of at least 4 blocks of 128 KiB",
+                 d.journal.block_size, d.journal.max_body);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     d.delivery = delivery_new(&d.cfg, &d.journal, err, sizeof err);

@@ -77,6 +77,10 @@ def main():
         with open(env.config_path, "w") as f:
             json.dump(cfg, f, indent=2)
         image = cfg["journal"]["path"]
+        # A journal this small is made only by firmware before format 3 (the configuration
+        # refuses to create one): the image exists, erased, as such a till's would.
+        with open(image, "wb") as f:
+            f.write(b"\xff" * SIZE)
 
         # 60 sales stored while the API refuses them all, then a clean stop.
         env.mock_post("/_mock/fault", {"mode": "down"})
@@ -137,6 +141,8 @@ def main():
         log = env.log()
         assert ", 1 damaged block headers" in log, "mount did not log the header:\n" + log
         assert "1 corrupt record(s) passed over" in log, "delivery did not log it:\n" + log
+        assert "written by firmware before format 3" in log, \
+            "mount did not warn that this small journal's blocks refuse the largest sales:\n" + log
         assert env.kill_daemon(signal.SIGTERM) == 0
         print("ok: verify found 1 corrupt sale and 1 damaged header (exit 1); the daemon "
               "delivered the other 59 once each, then 10 new sales; status corrupt_records=%d"

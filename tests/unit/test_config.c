@@ -538,6 +538,35 @@ static void test_key_with_control_character(void **state)
     unlink(path);
 }
 
+/* A new journal too small for four blocks holding the largest sale would refuse such sales for
+ * good (issue 9 observation 7): refused. An existing image of that size (older firmware's) is
+ * still used, so an upgrade never strands its sales. */
+static void test_new_journal_must_hold_the_largest_sale(void **state)
+{
+    (void)state;
+    unlink(journal_path);
+    cJSON *root = example();
+    json_edit(root, "journal.size", "262144");
+    json_edit(root, "journal.erase_size", "4096");
+    if (load(root) != -1 ||
+        strcmp(err, "journal.size: a new journal needs at least 524288 bytes (4 blocks of 131072, "
+                    "each holding the largest valid sale); an existing smaller image is still "
+                    "used") != 0)
+        fail_msg("a new 256 KiB journal: err \"%s\"", err);
+    root = example();
+    json_edit(root, "journal.size", "524288");
+    json_edit(root, "journal.erase_size", "4096");
+    if (load(root) != 0)
+        fail_msg("a new 512 KiB journal refused: %s", err);
+    write_file(journal_path, "", 0, 0600); /* the image exists: the driver checks its size */
+    root = example();
+    json_edit(root, "journal.size", "262144");
+    json_edit(root, "journal.erase_size", "4096");
+    if (load(root) != 0)
+        fail_msg("an existing 256 KiB journal refused: %s", err);
+    unlink(journal_path);
+}
+
 /* A key given twice: which one the technician meant is anybody's guess. */
 static void test_duplicate_keys(void **state)
 {
@@ -941,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_malformed_text_around_valid_config),
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_key_with_control_character),
+        cmocka_unit_test(test_new_journal_must_hold_the_largest_sale),
         cmocka_unit_test(test_no_backends_refused),
         cmocka_unit_test(test_ca_file_accepted),
         cmocka_unit_test(test_ca_file_without_certificate),
