@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -55,13 +56,28 @@ static int control_path(const char *config_path, char *out, size_t cap)
     return ok ? 0 : -1;
 }
 
+#define ASK_TIMEOUT_S 10
+
 static char *ask(const char *path, const char *request)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* A stopped or wedged daemon must not hang the technician's tool: connect (a full backlog),
+     * send and every read give up after ASK_TIMEOUT_S. */
+    struct timeval tv = {.tv_sec = ASK_TIMEOUT_S};
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        fprintf(stderr, "tillsyncctl: daemon not reachable at %s: %s\n", path, strerror(errno));
+        if (errno == EAGAIN)
+            fprintf(stderr,
+                    "tillsyncctl: no answer from the daemon at %s within %d s: it is not "
+                    "accepting connections (stopped or overloaded?)\n",
+                    path, ASK_TIMEOUT_S);
+        else
+            fprintf(stderr, "tillsyncctl: daemon not reachable at %s: %s\n", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return NULL;
@@ -78,7 +94,16 @@ static char *ask(const char *path, const char *request)
     size_t cap = 65536, len = 0;
     char *buf = malloc(cap);
     ssize_t r;
-    while (buf && (r = read(fd, buf + len, cap - 1 - len)) > 0) {
+    while (buf && (r = read(fd, buf + len, cap - 1 - len)) != 0) {
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "tillsyncctl: no answer from the daemon at %s within %d s%s\n", path,
+                    ASK_TIMEOUT_S, errno == EAGAIN ? " (stopped or overloaded?)" : "");
+            free(buf);
+            buf = NULL;
+            break;
+        }
         len += (size_t)r;
         if (len == cap - 1) {
             char *p = realloc(buf, cap *= 2);

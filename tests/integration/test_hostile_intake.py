@@ -473,6 +473,28 @@ def case_idle_control_connections(env, extra):
     return "tillsyncctl status answered behind 6 idle control connections"
 
 
+def case_stopped_daemon_status(env, extra):
+    """A technician's status against a stopped (SIGSTOP) daemon: an answer within its timeout
+    saying so, not a tool that hangs."""
+    env.port = 9
+    env.write_config()
+    env.start_daemon()
+    env.status()
+    os.kill(env.daemon.pid, signal.SIGSTOP)
+    try:
+        try:
+            r = subprocess.run(env.emulator + [env.args.ctl, "--config", env.config_path,
+                                               "status"],
+                               capture_output=True, text=True, timeout=45)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("tillsyncctl status against a stopped daemon: no exit in 45 s")
+        assert r.returncode != 0 and "no answer" in r.stderr, (r.returncode, r.stderr)
+    finally:
+        os.kill(env.daemon.pid, signal.SIGCONT)
+    env.status()
+    return "status against a stopped daemon: exit %d, %s" % (r.returncode, r.stderr.strip())
+
+
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -587,6 +609,7 @@ CASES = [
     ("32 POS connections dribbling a line", case_trickling_pos),
     ("a POS leaking one connection per sale", case_leaking_pos),
     ("idle control connections", case_idle_control_connections),
+    ("status against a stopped daemon", case_stopped_daemon_status),
     ("the descriptor limit", case_descriptor_limit),
     ("a line of exactly 64 KiB", case_line_limit_exact),
 ]
