@@ -770,40 +770,35 @@ static void remove_special_files(const char *dir)
     rmdir(dir);
 }
 
-/* A FIFO as the key file hung the daemon at start, silently; a directory, a socket or a device
- * is no key either. Each is refused, naming the key and what the file is. */
-static void test_key_file_not_regular(void **state)
+/* Every special file (FIFO, directory, socket, device) given as `key` is refused, naming the key
+ * and what the file is. */
+static void refuses_special_files(const char *key, const char *err_prefix)
 {
-    (void)state;
     char dir[] = "/tmp/tillsync-test-special-XXXXXX", paths[8][96];
     assert_non_null(mkdtemp(dir));
     special_files(dir, paths, 8);
     int bad = 0;
     for (size_t i = 0; paths[i][0]; i++) {
-        int rc = load_with_path_guarded("backends.0.api_key_file", paths[i]);
-        if (rc != -1 || !starts_with(err, "backends[0].api_key_file: ") ||
-            !strstr(err, "not a regular file"))
+        int rc = load_with_path_guarded(key, paths[i]);
+        if (rc != -1 || !starts_with(err, err_prefix) || !strstr(err, "not a regular file"))
             bad += failed_case("%s: rc %d, err \"%s\"", paths[i], rc, err);
     }
     remove_special_files(dir);
     assert_int_equal(bad, 0);
 }
 
+/* A FIFO as the key file hung the daemon at start, silently; a directory, a socket or a device
+ * is no key either. */
+static void test_key_file_not_regular(void **state)
+{
+    (void)state;
+    refuses_special_files("backends.0.api_key_file", "backends[0].api_key_file: ");
+}
+
 static void test_ca_file_not_regular(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/tillsync-test-special-XXXXXX", paths[8][96];
-    assert_non_null(mkdtemp(dir));
-    special_files(dir, paths, 8);
-    int bad = 0;
-    for (size_t i = 0; paths[i][0]; i++) {
-        int rc = load_with_path_guarded("backends.0.ca_file", paths[i]);
-        if (rc != -1 || !starts_with(err, "backends[0].ca_file: ") ||
-            !strstr(err, "not a regular file"))
-            bad += failed_case("%s: rc %d, err \"%s\"", paths[i], rc, err);
-    }
-    remove_special_files(dir);
-    assert_int_equal(bad, 0);
+    refuses_special_files("backends.0.ca_file", "backends[0].ca_file: ");
 }
 
 static void test_base_url(void **state)
