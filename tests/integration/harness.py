@@ -35,6 +35,25 @@ def parse_args(extra=None):
     return p.parse_args()
 
 
+def run_scenarios(scenarios, start):
+    """Runs each scenario (a function of a started Env returning what it showed) in its own Env;
+    start(env) starts the mock and the daemon. A failure is reported and the next one still runs.
+    --only NAME runs those whose name holds NAME. Returns the exit status."""
+    args = parse_args(lambda p: p.add_argument("--only", default=""))
+    failed = 0
+    for sc in scenarios:
+        if args.only and args.only not in sc.__name__:
+            continue
+        try:
+            with Env(args, sc.__name__) as env:
+                start(env)
+                print("ok: %s: %s" % (sc.__name__, sc(env)), flush=True)
+        except AssertionError as e:
+            print("FAIL: %s: %s" % (sc.__name__, e), flush=True)
+            failed += 1
+    return 1 if failed else 0
+
+
 def wait_until(pred, timeout, what, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

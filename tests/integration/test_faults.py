@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 
-from harness import Env, Pos, parse_args, wait_until
+from harness import Pos, run_scenarios, wait_until
 
 BACKOFF_FLOOR_S = 0.25  # firmware/delivery.c: no retry comes sooner than this
 
@@ -223,27 +223,15 @@ SCENARIOS = [scenario_health_probe, scenario_contact_cache, scenario_down, scena
              scenario_401_pauses, scenario_422_dead_letter]
 
 
-def main():
-    args = parse_args(lambda p: p.add_argument("--only", default=""))
-    failed = 0
-    for sc in SCENARIOS:
-        if args.only and args.only not in sc.__name__:
-            continue
-        try:
-            with Env(args, sc.__name__) as env:
-                env.start_mock()
-                env.daemon_key = os.path.join(env.dir, "daemon.key")
-                with open(env.daemon_key, "w") as f:
-                    f.write(open(env.key_file).read())
-                os.chmod(env.daemon_key, 0o600)
-                env.write_config(timeout_s=1, api_key_file=env.daemon_key)
-                env.start_daemon()
-                print("ok: %s: %s" % (sc.__name__, sc(env)), flush=True)
-        except AssertionError as e:  # the next scenario still runs
-            print("FAIL: %s: %s" % (sc.__name__, e), flush=True)
-            failed += 1
-    return 1 if failed else 0
+def start(env):
+    env.start_mock()
+    env.daemon_key = os.path.join(env.dir, "daemon.key")
+    with open(env.daemon_key, "w") as f:
+        f.write(open(env.key_file).read())
+    os.chmod(env.daemon_key, 0o600)
+    env.write_config(timeout_s=1, api_key_file=env.daemon_key)
+    env.start_daemon()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_scenarios(SCENARIOS, start))

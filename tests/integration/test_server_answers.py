@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 
-from harness import Env, Pos, parse_args, wait_until
+from harness import Pos, run_scenarios, wait_until
 
 RETRY_MAX_S = 2  # harness.Env.write_config's default
 
@@ -229,23 +229,11 @@ SCENARIOS = [scenario_retry_after_seconds, scenario_retry_after_date_9999, scena
              scenario_base_url_extra_path, scenario_405_pauses]
 
 
-def main():
-    args = parse_args(lambda p: p.add_argument("--only", default=""))
-    failed = 0
-    for sc in SCENARIOS:
-        if args.only and args.only not in sc.__name__:
-            continue
-        try:
-            with Env(args, sc.__name__) as env:
-                env.start_mock()
-                env.write_config()
-                env.start_daemon()
-                print("ok: %s: %s" % (sc.__name__, sc(env)), flush=True)
-        except AssertionError as e:  # the next scenario still runs
-            print("FAIL: %s: %s" % (sc.__name__, e), flush=True)
-            failed += 1
-    return 1 if failed else 0
+def start(env):
+    env.start_mock()
+    env.write_config()
+    env.start_daemon()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_scenarios(SCENARIOS, start))
