@@ -172,9 +172,9 @@ static void check_accepted(const struct config *cfg)
                    bc->base_url);
         FUZZ_CHECK(!bc->ca_file[0] || holds_certificate(bc->ca_file),
                    "backends[%u].ca_file accepted without a certificate: %s", i, bc->ca_file);
-        FUZZ_CHECK(bc->api_key[0] && bc->timeout_s > 0 && bc->retry_base_s > 0 &&
-                       bc->retry_max_s > 0 && bc->max_in_flight > 0 && bc->probe_interval_s > 0,
-                   "backends[%u] accepted without a key or with a zero setting", i);
+        FUZZ_CHECK(bc->ops && bc->timeout_s > 0 && bc->retry_base_s > 0 && bc->retry_max_s > 0 &&
+                       bc->max_in_flight > 0 && bc->probe_interval_s > 0,
+                   "backends[%u] accepted without a backend or with a zero setting", i);
     }
 }
 

@@ -6,16 +6,21 @@
  *
  * Invariants: a verdict is one of the backend's; a request to send is a JSON object for a path;
  * any other verdict but DONE says why; a contact id goes on only as the integer the platform
- * answered, in range, and is what the cache then holds.
+ * answered, in range, and is what the cache then books the customer's next sale to.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "backend.h"
+#include "config.h"
+#include "delivery.h"
 #include "fuzz_check.h"
 
 #define BODY_MAX 4096
@@ -29,29 +34,39 @@ static const char sale_json[] =
 static const struct backend_ops *glu;
 static struct backend_config bc;
 static cJSON *sale;
-static struct contact_cache contacts;
+static void *glu_state, *sale_state;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The backend as the loader configures it: its key comes from a file of mode 600. */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    glu = backend_ops_for("glu");
-    sale = cJSON_Parse(sale_json);
-    if (!glu || !sale)
+    char dir[] = "/tmp/tillsync-fuzz-XXXXXX", key[64], conf[256], err[256];
+    if (!mkdtemp(dir))
         abort();
-    snprintf(bc.name, sizeof bc.name, "glu");
-    snprintf(bc.kind, sizeof bc.kind, "glu");
-    snprintf(bc.base_url, sizeof bc.base_url, "https://api.glu.io");
-    snprintf(bc.source, sizeof bc.source, "tillsync");
-    bc.anonymous = ANON_SKIP;
-    bc.timeout_s = 15;
-    bc.max_in_flight = 8;
-    bc.probe_interval_s = 30;
-    bc.retry_base_s = 1;
-    bc.retry_max_s = 300;
+    snprintf(key, sizeof key, "%s/api.key", dir);
+    FILE *f = fopen(key, "w");
+    if (!f || fputs("fuzz-key\n", f) < 0 || fclose(f) != 0 || chmod(key, 0600) != 0)
+        abort();
+    snprintf(conf, sizeof conf,
+             "{\"name\":\"glu\",\"kind\":\"glu\",\"base_url\":\"https://api.glu.io\","
+             "\"api_key_file\":\"%s\"}",
+             key);
+    cJSON *o = cJSON_Parse(conf);
+    if (config_parse_backend(o, 0, &bc, err, sizeof err) != 0)
+        abort();
+    cJSON_Delete(o);
+    unlink(key);
+    rmdir(dir);
+    glu = bc.ops;
+    sale = cJSON_Parse(sale_json);
+    glu_state = calloc(1, glu->state_size);
+    sale_state = calloc(1, glu->sale_state_size);
+    if (!sale || !glu_state || !sale_state)
+        abort();
     return 0;
 }
 
@@ -77,7 +92,7 @@ static void check_verdict(enum backend_verdict v, const struct http_request *req
     case BACKEND_DONE:
         break;
     default:
-        FUZZ_CHECK(0, "verdict %d is none of the backend's", (int)v);
+        FUZZ_CHECK(0, "verdict %d is none of the engine's", (int)v);
     }
 }
 
@@ -111,46 +126,66 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(body[1], nul ? nul + 1 : rest, n1);
     body[1][n1] = '\0';
 
-    memset(&contacts, 0, sizeof contacts);
-    struct backend_job job = {.sale = sale, .ref = "T042:000123", .contacts = &contacts};
-    struct http_request req = {0};
-    char why[256] = "";
-    enum backend_verdict v = glu->start(&bc, &job, &req, why, sizeof why);
-    FUZZ_CHECK(v == BACKEND_SEND && job.step == 0 && strcmp(req.path, "/contacts") == 0,
+    /* A fresh cache each time: the first request is the contact's. */
+    if (glu->close)
+        glu->close(&bc, glu_state);
+    memset(glu_state, 0, glu->state_size);
+    if (glu->open && glu->open(&bc, glu_state) != 0)
+        abort();
+    memset(sale_state, 0, glu->sale_state_size);
+    struct backend_job job = {.bc = &bc,
+                              .conf = bc.conf,
+                              .state = glu_state,
+                              .sale_state = sale_state,
+                              .sale = sale,
+                              .ref = "T042:000123"};
+    struct http_request req = {.body = NULL}, next = {.body = NULL};
+    char why[512] = "";
+    enum backend_verdict v = glu->start(&job, &req, why, sizeof why);
+    FUZZ_CHECK(v == BACKEND_SEND && strcmp(req.path, "/contacts") == 0,
                "the sale does not start with its contact");
-    free(req.body);
-    req.body = NULL;
 
     /* Step 0: the contact. */
-    v = glu->answered(&bc, &job, status[0], body[0], &req, why, sizeof why);
-    check_verdict(v, &req, why);
+    struct http_answer ans = {status[0], body[0]};
+    v = delivery_decide(glu, &job, &req, &ans, &next, why, sizeof why);
+    check_verdict(v, &next, why);
     int64_t id = 0;
     int valid = answered_id(body[0], &id);
     if (v == BACKEND_SEND) {
         FUZZ_CHECK(valid, "a contact id was taken from: %s", body[0]);
-        FUZZ_CHECK(job.contact_id == id, "contact %lld booked for id %lld",
-                   (long long)job.contact_id, (long long)id);
-        int64_t cached = 0;
-        FUZZ_CHECK(!job.contact_key[0] ||
-                       (contact_cache_get(&contacts, job.contact_key, &cached) && cached == id),
-                   "the cache holds %lld for id %lld", (long long)cached, (long long)id);
-        cJSON *a = cJSON_Parse(req.body);
+        FUZZ_CHECK(strcmp(next.path, "/activities") == 0, "after the contact: %s", next.path);
+        cJSON *a = cJSON_Parse(next.body);
         const cJSON *contact = cJSON_GetObjectItemCaseSensitive(a, "contact");
         const cJSON *ref = cJSON_GetObjectItemCaseSensitive(a, "externalReference");
         FUZZ_CHECK(cJSON_IsNumber(contact) && contact->valuedouble == (double)id &&
                        cJSON_IsString(ref) && strcmp(ref->valuestring, job.ref) == 0,
-                   "the activity is not the sale's for contact %lld: %s", (long long)id, req.body);
+                   "the activity is not the sale's for contact %lld: %s", (long long)id, next.body);
         cJSON_Delete(a);
+        /* The cache now books the same customer's next sale to that contact, and only it. */
+        struct http_request again = {.body = NULL};
+        memset(sale_state, 0, glu->sale_state_size);
+        FUZZ_CHECK(glu->start(&job, &again, why, sizeof why) == BACKEND_SEND && again.body &&
+                       strcmp(again.body, next.body) == 0,
+                   "the cached contact books %s, not %s", again.body ? again.body : "nothing",
+                   next.body);
+        http_request_clear(&again);
+    } else {
+        FUZZ_CHECK(!next.path[0], "a request built with verdict %d", (int)v);
     }
-    free(req.body);
-    req.body = NULL;
-    if (v != BACKEND_SEND || job.step != 1)
+    http_request_clear(&req);
+    if (v != BACKEND_SEND) {
+        http_request_clear(&next);
         return 0;
+    }
+    req = next;
+    next = (struct http_request){.body = NULL};
 
     /* Step 1: the activity. */
     why[0] = '\0';
-    v = glu->answered(&bc, &job, status[1], body[1], &req, why, sizeof why);
-    check_verdict(v, &req, why);
-    free(req.body);
+    ans = (struct http_answer){status[1], body[1]};
+    v = delivery_decide(glu, &job, &req, &ans, &next, why, sizeof why);
+    check_verdict(v, &next, why);
+    http_request_clear(&req);
+    http_request_clear(&next);
     return 0;
 }

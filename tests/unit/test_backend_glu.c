@@ -1,8 +1,8 @@
 /*
- * The Glu backend's answer handling, and the delivery engine's outcome classes around it, without
- * a network: a canned sale, a canned answer (status and body) to a request, and the verdict with
- * the next request built (path and body) or the reason given. Also the backoff's arithmetic at its
- * extremes (Retry-After: 999999999, any number of attempts).
+ * The Glu backend without a network (backend_table.h): the exact requests it builds from sample
+ * sales (headers and bodies, byte for byte), and the verdicts the delivery engine reaches on
+ * every kind of answer, the engine's common classes among them. Also the backoff's arithmetic at
+ * its extremes (Retry-After: 999999999, any number of attempts).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,289 +14,330 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "backend_table.h"
 #include "delivery.h"
+
+#define CONFIG                                                                                     \
+    "{\"name\":\"glu\",\"kind\":\"glu\",\"base_url\":\"https://api.glu.example\","                 \
+    "\"api_key_file\":\"$DIR/api.key\",\"source\":\"till\"}"
+#define AUTH "x-api-key: test-api-key"
 
 #define SALE                                                                                       \
     "{\"txn\":\"000123\",\"at\":\"2026-04-07T19:45:00+01:00\",\"total\":12750,\"currency\":"       \
     "\"GBP\",\"customer\":{\"email\":\"jane@example.com\",\"first_name\":\"Jane\"}}"
 #define REF             "T042:000123"
 #define CONTACT_REQUEST "{\"emailAddress\":\"jane@example.com\",\"firstName\":\"Jane\"}"
-#define ACTIVITY(id)                                                                               \
-    "{\"contact\":" id                                                                             \
-    ",\"type\":\"Purchase\",\"source\":\"till\",\"happenedAt\":\"2026-04-07T19:"                   \
-    "45:00+01:00\",\"spend\":12750,\"currencyCode\":\"GBP\",\"externalReference\":\"" REF "\"}"
+#define ACTIVITY_OF(id, at, spend, cur, ref)                                                       \
+    "{\"contact\":" id ",\"type\":\"Purchase\",\"source\":\"till\",\"happenedAt\":\"" at           \
+    "\",\"spend\":" spend ",\"currencyCode\":\"" cur "\",\"externalReference\":\"" ref "\"}"
+#define ACTIVITY(id) ACTIVITY_OF(id, "2026-04-07T19:45:00+01:00", "12750", "GBP", REF)
 
-enum sent_request {
-    SENT_CONTACTS,     /* the first request: POST /contacts */
-    SENT_ACTIVITIES,   /* POST /activities with the contact Glu answered (1042) */
-    SENT_CACHED,       /* POST /activities with a contact id taken from the cache (1042) */
-    SENT_PATH_WITH_ID, /* a request whose path names an object (a future backend's) */
+/* The contact request, answered with contact 1042. */
+#define CONTACT_1042                                                                               \
+    {                                                                                              \
+        "POST /contacts", AUTH, CONTACT_REQUEST, 201, "{\"id\":1042}", BACKEND_SEND, NULL          \
+    }
+/* The activity for contact 1042, answered with (status, body) -> verdict, why. */
+#define ACTIVITY_1042(status, body, verdict, why)                                                  \
+    {                                                                                              \
+        "POST /activities", AUTH, ACTIVITY("1042"), status, body, verdict, why                     \
+    }
+/* A contact answer (status, body) -> verdict, why; the case ends there. */
+#define CONTACT_ANSWER(status, body, verdict, why)                                                 \
+    {                                                                                              \
+        "POST /contacts", AUTH, CONTACT_REQUEST, status, body, verdict, why                        \
+    }
+#define THEN_ACTIVITY(id)                                                                          \
+    {                                                                                              \
+        "POST /activities", AUTH, ACTIVITY(id), BT_UNANSWERED, NULL, 0, NULL                       \
+    }
+#define THEN_CONTACT                                                                               \
+    {                                                                                              \
+        "POST /contacts", AUTH, CONTACT_REQUEST, BT_UNANSWERED, NULL, 0, NULL                      \
+    }
+
+/* Golden requests: what each kind of customer becomes. */
+static const struct bt_case golden[] = {
+    {"email and first name",
+     SALE,
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_1042,
+      ACTIVITY_1042(201, "{\"id\":5000,\"externalReference\":\"" REF "\"}", BACKEND_DONE, NULL)}},
+    {"the same customer again: the contact from the cache, one request",
+     SALE,
+     NULL,
+     1,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {ACTIVITY_1042(201, "{\"id\":5001}", BACKEND_DONE, NULL)}},
+    {"non-ASCII names, phone and email, a local date after UTC's",
+     "{\"txn\":\"A-7\",\"at\":\"2026-04-08T00:30:00+02:00\",\"total\":0,\"currency\":\"EUR\","
+     "\"customer\":{\"email\":\"zoe@example.de\",\"phone\":\"+4915112345678\",\"first_name\":"
+     "\"Zoë\",\"last_name\":\"Müller-Łukasz\"},\"items\":[{\"sku\":\"A1\",\"name\":\"Brötchen\","
+     "\"qty\":2,\"unit_price\":0}]}",
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {{"POST /contacts", AUTH,
+       "{\"emailAddress\":\"zoe@example.de\",\"phoneNumber\":\"+4915112345678\",\"firstName\":"
+       "\"Zoë\",\"lastName\":\"Müller-Łukasz\"}",
+       200, "{\"id\":77}", BACKEND_SEND, NULL},
+      {"POST /activities", AUTH,
+       ACTIVITY_OF("77", "2026-04-08T00:30:00+02:00", "0", "EUR", "T042:A-7"), 201, "{\"id\":1}",
+       BACKEND_DONE, NULL}}},
+    {"phone only",
+     "{\"txn\":\"9\",\"at\":\"2026-04-07T10:00:00Z\",\"total\":500,\"currency\":\"USD\","
+     "\"customer\":{\"phone\":\"+15550100\"}}",
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {{"POST /contacts", AUTH, "{\"phoneNumber\":\"+15550100\"}", 201, "{\"id\":8}", BACKEND_SEND,
+       NULL},
+      {"POST /activities", AUTH, ACTIVITY_OF("8", "2026-04-07T10:00:00Z", "500", "USD", "T042:9"),
+       BT_UNANSWERED, NULL, 0, NULL}}},
+    {"email only, the sale's own source",
+     "{\"txn\":\"10\",\"at\":\"2026-04-07T10:00:00Z\",\"total\":1,\"currency\":\"GBP\","
+     "\"source\":\"kiosk\",\"customer\":{\"email\":\"a@b.example\"}}",
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {{"POST /contacts", AUTH, "{\"emailAddress\":\"a@b.example\"}", 201, "{\"id\":9}",
+       BACKEND_SEND, NULL},
+      {"POST /activities", AUTH,
+       "{\"contact\":9,\"type\":\"Purchase\",\"source\":\"kiosk\",\"happenedAt\":\"2026-04-07T10:"
+       "00:00Z\",\"spend\":1,\"currencyCode\":\"GBP\",\"externalReference\":\"T042:10\"}",
+       BT_UNANSWERED, NULL, 0, NULL}}},
+    {"anonymous: skipped (anonymous_sales: skip)",
+     "{\"txn\":\"11\",\"at\":\"2026-04-07T10:00:00Z\",\"total\":1,\"currency\":\"GBP\"}",
+     NULL,
+     0,
+     0,
+     BACKEND_SKIP,
+     "anonymous_sales: skip",
+     {{.request = NULL}}},
+    {"names without email or phone: anonymous",
+     "{\"txn\":\"12\",\"at\":\"2026-04-07T10:00:00Z\",\"total\":1,\"currency\":\"GBP\","
+     "\"customer\":{\"first_name\":\"Jane\",\"id\":\"LOYAL-1\"}}",
+     NULL,
+     0,
+     0,
+     BACKEND_SKIP,
+     NULL,
+     {{.request = NULL}}},
+    {"in doubt: Glu deduplicates by externalReference, so the same requests",
+     SALE,
+     NULL,
+     0,
+     1,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_1042, ACTIVITY_1042(200, "{\"id\":5000}", BACKEND_DONE, NULL)}},
+    {"a reset after the activity went out: the same activity again",
+     SALE,
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_1042, ACTIVITY_1042(BT_NO_ANSWER, NULL, BACKEND_RETRY, NULL),
+      ACTIVITY_1042(200, "{\"id\":5000}", BACKEND_DONE, NULL)}},
 };
 
-struct row {
-    const char *name;
-    enum sent_request sent;
-    long status;
-    const char *body;
-    enum backend_verdict want;
-    const char *want_path; /* SEND: the next request */
-    const char *want_body;
-    const char *want_why; /* a part of why (RETRY, PAUSE: last_error; DEAD: the reason) */
+static const struct bt_case anonymous_contact[] = {
+    {"anonymous, booked to the walk-in contact",
+     "{\"txn\":\"11\",\"at\":\"2026-04-07T10:00:00Z\",\"total\":1,\"currency\":\"GBP\"}",
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {{"POST /contacts", AUTH, "{\"emailAddress\":\"walk-in@shop.example\"}", BT_UNANSWERED, NULL,
+       0, NULL}}},
 };
 
-static const struct row rows[] = {
+#define C(name, status, body, verdict, why)                                                        \
+    {                                                                                              \
+        name, SALE, NULL, 0, 0, BACKEND_SEND, NULL,                                                \
+        {                                                                                          \
+            CONTACT_ANSWER(status, body, verdict, why)                                             \
+        }                                                                                          \
+    }
+#define A(name, status, body, verdict, why)                                                        \
+    {                                                                                              \
+        name, SALE, NULL, 0, 0, BACKEND_SEND, NULL,                                                \
+        {                                                                                          \
+            CONTACT_1042, ACTIVITY_1042(status, body, verdict, why)                                \
+        }                                                                                          \
+    }
+
+/* Every kind of answer, to either request. */
+static const struct bt_case answers[] = {
     /* 2xx to POST /contacts: only a valid id moves the sale on. */
-    {"contact created", SENT_CONTACTS, 201, "{\"id\":1042,\"emailAddress\":\"jane@example.com\"}",
-     BACKEND_SEND, "/activities", ACTIVITY("1042"), NULL},
-    {"contact updated", SENT_CONTACTS, 200, "{\"id\":1042}", BACKEND_SEND, "/activities",
-     ACTIVITY("1042"), NULL},
-    {"id in exponent notation, a whole number", SENT_CONTACTS, 200, "{\"id\":1.042e3}",
-     BACKEND_SEND, "/activities", ACTIVITY("1042"), NULL},
-    {"largest exact id, printed as an integer", SENT_CONTACTS, 200, "{\"id\":9007199254740991}",
-     BACKEND_SEND, "/activities", ACTIVITY("9007199254740991"), NULL},
-    {"id 10^15 printed as an integer, not 1e+15", SENT_CONTACTS, 200, "{\"id\":1000000000000000}",
-     BACKEND_SEND, "/activities", ACTIVITY("1000000000000000"), NULL},
-    {"invalid JSON (a captive portal's page)", SENT_CONTACTS, 200, "<html>Sign in</html>",
-     BACKEND_RETRY, NULL, NULL,
-     "HTTP 200 from POST /contacts: answer without a valid contact id (not a JSON object)"},
-    {"empty body", SENT_CONTACTS, 200, "", BACKEND_RETRY, NULL, NULL, "valid contact id"},
-    {"a JSON array", SENT_CONTACTS, 200, "[{\"id\":1042}]", BACKEND_RETRY, NULL, NULL,
-     "(not a JSON object)"},
-    {"string id", SENT_CONTACTS, 200, "{\"id\":\"1000\"}", BACKEND_RETRY, NULL, NULL,
-     "answer without a valid contact id (id: a string)"},
-    {"no id", SENT_CONTACTS, 201, "{\"emailAddress\":\"jane@example.com\"}", BACKEND_RETRY, NULL,
-     NULL, "(id: missing)"},
-    {"null id", SENT_CONTACTS, 200, "{\"id\":null}", BACKEND_RETRY, NULL, NULL, "(id: null)"},
-    {"id 1e300 (undefined behaviour as a long)", SENT_CONTACTS, 200, "{\"id\":1e300}",
-     BACKEND_RETRY, NULL, NULL, "(id: 1e+300)"},
-    {"id -1e300", SENT_CONTACTS, 200, "{\"id\":-1e300}", BACKEND_RETRY, NULL, NULL,
-     "(id: -1e+300)"},
-    {"id 1000.9 (would book to contact 1000)", SENT_CONTACTS, 200, "{\"id\":1000.9}", BACKEND_RETRY,
-     NULL, NULL, "(id: 1000.9)"},
-    {"negative id", SENT_CONTACTS, 200, "{\"id\":-5}", BACKEND_RETRY, NULL, NULL, "(id: -5)"},
-    {"id 0", SENT_CONTACTS, 200, "{\"id\":0}", BACKEND_RETRY, NULL, NULL, "(id: 0)"},
-    {"id 2^53, beyond a double's exact integers", SENT_CONTACTS, 200, "{\"id\":9007199254740992}",
-     BACKEND_RETRY, NULL, NULL, "valid contact id"},
-
+    {"contact created",
+     SALE,
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_ANSWER(201, "{\"id\":1042,\"emailAddress\":\"jane@example.com\"}", BACKEND_SEND,
+                     NULL),
+      THEN_ACTIVITY("1042")}},
+    {"contact updated",
+     SALE,
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_ANSWER(200, "{\"id\":1042}", BACKEND_SEND, NULL), THEN_ACTIVITY("1042")}},
+    {"id in exponent notation, a whole number",
+     SALE,
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_ANSWER(200, "{\"id\":1.042e3}", BACKEND_SEND, NULL), THEN_ACTIVITY("1042")}},
+    {"largest exact id, printed as an integer",
+     SALE,
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_ANSWER(200, "{\"id\":9007199254740991}", BACKEND_SEND, NULL),
+      THEN_ACTIVITY("9007199254740991")}},
+    {"id 10^15 printed as an integer, not 1e+15",
+     SALE,
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_ANSWER(200, "{\"id\":1000000000000000}", BACKEND_SEND, NULL),
+      THEN_ACTIVITY("1000000000000000")}},
+    C("invalid JSON (a captive portal's page)", 200, "<html>Sign in</html>", BACKEND_RETRY,
+      "HTTP 200 from POST /contacts: answer without a valid contact id (not a JSON object)"),
+    C("empty body", 200, "", BACKEND_RETRY, "valid contact id"),
+    C("a JSON array", 200, "[{\"id\":1042}]", BACKEND_RETRY, "(not a JSON object)"),
+    C("string id", 200, "{\"id\":\"1000\"}", BACKEND_RETRY,
+      "answer without a valid contact id (id: a string)"),
+    C("no id", 201, "{\"emailAddress\":\"jane@example.com\"}", BACKEND_RETRY, "(id: missing)"),
+    C("null id", 200, "{\"id\":null}", BACKEND_RETRY, "(id: null)"),
+    C("id 1e300 (undefined behaviour as a long)", 200, "{\"id\":1e300}", BACKEND_RETRY,
+      "(id: 1e+300)"),
+    C("id -1e300", 200, "{\"id\":-1e300}", BACKEND_RETRY, "(id: -1e+300)"),
+    C("id 1000.9 (would book to contact 1000)", 200, "{\"id\":1000.9}", BACKEND_RETRY,
+      "(id: 1000.9)"),
+    C("negative id", 200, "{\"id\":-5}", BACKEND_RETRY, "(id: -5)"),
+    C("id 0", 200, "{\"id\":0}", BACKEND_RETRY, "(id: 0)"),
+    C("id 2^53, beyond a double's exact integers", 200, "{\"id\":9007199254740992}", BACKEND_RETRY,
+      "valid contact id"),
     /* 2xx to POST /activities: delivered only when it is the activity. */
-    {"activity created", SENT_ACTIVITIES, 201, "{\"id\":5000,\"externalReference\":\"" REF "\"}",
-     BACKEND_DONE, NULL, NULL, NULL},
-    {"the existing duplicate", SENT_ACTIVITIES, 200, "{\"id\":5000,\"type\":\"Purchase\"}",
-     BACKEND_DONE, NULL, NULL, NULL},
-    {"activity: a captive portal's 200", SENT_CACHED, 200, "<html>Welcome</html>", BACKEND_RETRY,
-     NULL, NULL, "HTTP 200 from POST /activities: answer without a valid activity id"},
-    {"activity: another sale's activity", SENT_ACTIVITIES, 200,
-     "{\"id\":5000,\"externalReference\":\"T042:000124\"}", BACKEND_RETRY, NULL, NULL,
-     "another externalReference"},
-    {"activity: id 5000.5", SENT_ACTIVITIES, 201, "{\"id\":5000.5}", BACKEND_RETRY, NULL, NULL,
-     "(id: 5000.5)"},
-
+    A("activity created", 201, "{\"id\":5000,\"externalReference\":\"" REF "\"}", BACKEND_DONE,
+      NULL),
+    A("the existing duplicate", 200, "{\"id\":5000,\"type\":\"Purchase\"}", BACKEND_DONE, NULL),
+    A("activity: a captive portal's 200", 200, "<html>Welcome</html>", BACKEND_RETRY,
+      "HTTP 200 from POST /activities: answer without a valid activity id"),
+    A("activity: another sale's activity", 200,
+      "{\"id\":5000,\"externalReference\":\"T042:000124\"}", BACKEND_RETRY,
+      "another externalReference"),
+    A("activity: id 5000.5", 201, "{\"id\":5000.5}", BACKEND_RETRY, "(id: 5000.5)"),
     /* Not an answer about the sale: the same request again after a backoff. */
-    {"302 (a captive portal)", SENT_CONTACTS, 302, "<html>moved</html>", BACKEND_RETRY, NULL, NULL,
-     "HTTP 302 from POST /contacts: a redirect, not followed"},
-    {"301", SENT_ACTIVITIES, 301, "", BACKEND_RETRY, NULL, NULL, "HTTP 301"},
-    {"307", SENT_CONTACTS, 307, "", BACKEND_RETRY, NULL, NULL, "HTTP 307"},
-    {"304", SENT_CONTACTS, 304, "", BACKEND_RETRY, NULL, NULL, "HTTP 304"},
-    {"1xx as a final answer", SENT_CONTACTS, 101, "", BACKEND_RETRY, NULL, NULL, "HTTP 101"},
-    {"408", SENT_CONTACTS, 408, "", BACKEND_RETRY, NULL, NULL, "HTTP 408 from POST /contacts"},
-    {"429", SENT_ACTIVITIES, 429, "", BACKEND_RETRY, NULL, NULL, "HTTP 429"},
-    {"500", SENT_CONTACTS, 500, "", BACKEND_RETRY, NULL, NULL, "HTTP 500"},
-    {"503", SENT_CONTACTS, 503, "", BACKEND_RETRY, NULL, NULL, "HTTP 503"},
-    {"a status beyond 599", SENT_CONTACTS, 600, "", BACKEND_RETRY, NULL, NULL, "HTTP 600"},
-
+    C("302 (a captive portal)", 302, "<html>moved</html>", BACKEND_RETRY,
+      "HTTP 302 from POST /contacts: a redirect, not followed"),
+    A("301", 301, "", BACKEND_RETRY, "HTTP 301"),
+    C("307", 307, "", BACKEND_RETRY, "HTTP 307"),
+    C("304", 304, "", BACKEND_RETRY, "HTTP 304"),
+    C("1xx as a final answer", 101, "", BACKEND_RETRY, "HTTP 101"),
+    C("408", 408, "", BACKEND_RETRY, "HTTP 408 from POST /contacts"),
+    A("429", 429, "", BACKEND_RETRY, "HTTP 429"),
+    C("500", 500, "", BACKEND_RETRY, "HTTP 500"),
+    C("503", 503, "", BACKEND_RETRY, "HTTP 503"),
+    C("a status beyond 599", 600, "", BACKEND_RETRY, "HTTP 600"),
     /* The configuration, not the sale: paused, the sale kept. */
-    {"401", SENT_CONTACTS, 401, "{\"error\":\"x-api-key: invalid\"}", BACKEND_PAUSE, NULL, NULL,
-     "HTTP 401 from POST /contacts: check the API key"},
-    {"403", SENT_ACTIVITIES, 403, "", BACKEND_PAUSE, NULL, NULL, "check the API key"},
-    {"404 on POST /contacts (base_url with an extra /v1)", SENT_CONTACTS, 404,
-     "{\"error\":\"path: no such resource: /v1/contacts\"}", BACKEND_PAUSE, NULL, NULL,
-     "HTTP 404 from POST /contacts: check base_url"},
-    {"405 on POST /contacts", SENT_CONTACTS, 405, "", BACKEND_PAUSE, NULL, NULL,
-     "HTTP 405 from POST /contacts: check base_url"},
-    {"404 on POST /activities", SENT_ACTIVITIES, 404, "", BACKEND_PAUSE, NULL, NULL,
-     "HTTP 404 from POST /activities: check base_url"},
-    {"404 on a path naming an object: that object's refusal", SENT_PATH_WITH_ID, 404,
-     "{\"error\":\"id: no contact with id 1042\"}", BACKEND_DEAD, NULL, NULL,
-     "HTTP 404 from POST /contacts/1042/activities: {\"error\":\"id: no contact with id 1042\"}"},
-
+    C("401", 401, "{\"error\":\"x-api-key: invalid\"}", BACKEND_PAUSE,
+      "HTTP 401 from POST /contacts: check the API key"),
+    A("403", 403, "", BACKEND_PAUSE, "check the API key"),
+    C("404 on POST /contacts (base_url with an extra /v1)", 404,
+      "{\"error\":\"path: no such resource: /v1/contacts\"}", BACKEND_PAUSE,
+      "HTTP 404 from POST /contacts: check base_url"),
+    C("405 on POST /contacts", 405, "", BACKEND_PAUSE,
+      "HTTP 405 from POST /contacts: check base_url"),
+    A("404 on POST /activities", 404, "", BACKEND_PAUSE,
+      "HTTP 404 from POST /activities: check base_url"),
     /* Definitive refusals. */
-    {"422 to the activity", SENT_ACTIVITIES, 422, "{\"error\":\"spend: rejected\"}", BACKEND_DEAD,
-     NULL, NULL, "HTTP 422 from POST /activities: {\"error\":\"spend: rejected\"}"},
-    {"400 to the contact", SENT_CONTACTS, 400, "{\"error\":\"body: invalid JSON\"}", BACKEND_DEAD,
-     NULL, NULL, "HTTP 400 from POST /contacts: {\"error\":\"body: invalid JSON\"}"},
-    {"a reason on one line, whatever the server sent", SENT_ACTIVITIES, 409, "a\nb\r\tc",
-     BACKEND_DEAD, NULL, NULL, "HTTP 409 from POST /activities: a b  c"},
-
-    /* A cached contact id refused: perhaps stale, so the contact is looked up again. */
-    {"422 to a cached contact id", SENT_CACHED, 422, "{\"error\":\"contact: no contact\"}",
-     BACKEND_SEND, "/contacts", CONTACT_REQUEST, NULL},
-    {"404 to a cached contact id", SENT_CACHED, 404, "", BACKEND_SEND, "/contacts", CONTACT_REQUEST,
-     NULL},
+    A("422 to the activity", 422, "{\"error\":\"spend: rejected\"}", BACKEND_DEAD,
+      "HTTP 422 from POST /activities: {\"error\":\"spend: rejected\"}"),
+    C("400 to the contact", 400, "{\"error\":\"body: invalid JSON\"}", BACKEND_DEAD,
+      "HTTP 400 from POST /contacts: {\"error\":\"body: invalid JSON\"}"),
+    A("a reason on one line, whatever the server sent", 409, "a\nb\r\tc", BACKEND_DEAD,
+      "HTTP 409 from POST /activities: a b  c"),
+    /* A cached contact id refused: perhaps stale, so the contact is looked up again, and the
+     * fresh id is what the activity carries; refused again with a fresh id, it is the sale's. */
+    {"prime the cache",
+     SALE,
+     NULL,
+     0,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {CONTACT_1042, ACTIVITY_1042(201, "{\"id\":1}", BACKEND_DONE, NULL)}},
+    {"422 to a cached contact id: looked up again",
+     SALE,
+     NULL,
+     1,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {ACTIVITY_1042(422, "{\"error\":\"contact: no contact\"}", BACKEND_SEND, NULL),
+      CONTACT_ANSWER(200, "{\"id\":2001}", BACKEND_SEND, NULL),
+      {"POST /activities", AUTH, ACTIVITY("2001"), 422, "{}", BACKEND_DEAD, "HTTP 422"}}},
+    {"the fresh id was cached",
+     SALE,
+     NULL,
+     1,
+     0,
+     BACKEND_SEND,
+     NULL,
+     {{"POST /activities", AUTH, ACTIVITY("2001"), 404, "", BACKEND_SEND, NULL}, THEN_CONTACT}},
+    /* A contact answer that cannot be understood leaves nothing cached. */
+    C("unusable contact answer", 200, "{\"id\":1000.9}", BACKEND_RETRY, NULL),
+    {"... so the next sale asks again", SALE, NULL, 1, 0, BACKEND_SEND, NULL, {THEN_CONTACT}},
 };
 
-static const char *const verdict_name[] = {"SEND", "DONE", "SKIP", "DEAD", "RETRY", "PAUSE"};
-
-struct fixture {
-    struct backend_config bc;
-    struct contact_cache *contacts;
-    cJSON *sale;
-    struct backend_job job;
-    struct http_request sent;
-};
-
-static const struct backend_ops *glu(void)
+static void test_golden_requests(void **state)
 {
-    const struct backend_ops *ops = backend_ops_for("glu");
-    assert_non_null(ops);
-    return ops;
-}
-
-static void fixture_init(struct fixture *f)
-{
-    memset(f, 0, sizeof *f);
-    snprintf(f->bc.name, sizeof f->bc.name, "glu");
-    snprintf(f->bc.kind, sizeof f->bc.kind, "glu");
-    snprintf(f->bc.base_url, sizeof f->bc.base_url, "https://api.glu.example");
-    snprintf(f->bc.source, sizeof f->bc.source, "till");
-    f->bc.retry_base_s = 1;
-    f->bc.retry_max_s = 300;
-    f->contacts = calloc(1, sizeof *f->contacts);
-    assert_non_null(f->contacts);
-    f->sale = cJSON_Parse(SALE);
-    assert_non_null(f->sale);
-    f->job = (struct backend_job){.sale = f->sale, .ref = REF, .contacts = f->contacts};
-}
-
-static void fixture_free(struct fixture *f)
-{
-    free(f->sent.body);
-    cJSON_Delete(f->sale);
-    free(f->contacts);
-}
-
-/* Brings the job to the point where the row's request was sent, as delivery would. */
-static void send_up_to(struct fixture *f, enum sent_request sent)
-{
-    char why[256] = "";
-    const struct backend_ops *ops = glu();
-    if (sent == SENT_CACHED)
-        contact_cache_put(f->contacts, CONTACT_REQUEST, 1042);
-    assert_int_equal(ops->start(&f->bc, &f->job, &f->sent, why, sizeof why), BACKEND_SEND);
-    if (sent == SENT_CACHED) {
-        assert_string_equal(f->sent.path, "/activities");
-        assert_string_equal(f->sent.body, ACTIVITY("1042"));
-        assert_int_equal(f->job.contact_from_cache, 1);
-        return;
-    }
-    assert_string_equal(f->sent.path, "/contacts");
-    assert_string_equal(f->sent.body, CONTACT_REQUEST);
-    assert_int_equal(f->sent.fixed_endpoint, 1);
-    if (sent == SENT_ACTIVITIES) {
-        struct http_request next = {.body = NULL};
-        assert_int_equal(delivery_decide(ops, &f->bc, &f->job, &f->sent, 201, "{\"id\":1042}",
-                                         &next, why, sizeof why),
-                         BACKEND_SEND);
-        free(f->sent.body);
-        f->sent = next;
-        assert_string_equal(f->sent.path, "/activities");
-        assert_int_equal(f->sent.fixed_endpoint, 1);
-    }
-    if (sent == SENT_PATH_WITH_ID) {
-        snprintf(f->sent.path, sizeof f->sent.path, "/contacts/1042/activities");
-        f->sent.fixed_endpoint = 0;
-    }
+    (void)state;
+    struct bt_backend *b = bt_backend_new(CONFIG);
+    assert_int_equal(bt_run(b, golden, sizeof golden / sizeof *golden), 0);
+    bt_backend_free(b);
+    b = bt_backend_new(
+        "{\"name\":\"glu\",\"kind\":\"glu\",\"base_url\":\"https://api.glu.example\","
+        "\"api_key_file\":\"$DIR/api.key\",\"source\":\"till\",\"anonymous_sales\":"
+        "\"contact\",\"anonymous_contact_email\":\"walk-in@shop.example\"}");
+    assert_int_equal(bt_run(b, anonymous_contact, 1), 0);
+    bt_backend_free(b);
 }
 
 static void test_answers(void **state)
 {
     (void)state;
-    unsigned failures = 0;
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
-        const struct row *r = &rows[i];
-        struct fixture f;
-        fixture_init(&f);
-        send_up_to(&f, r->sent);
-        struct http_request next = {.body = NULL};
-        char why[512] = "";
-        enum backend_verdict v = delivery_decide(glu(), &f.bc, &f.job, &f.sent, r->status, r->body,
-                                                 &next, why, sizeof why);
-        int ok = v == r->want;
-        if (ok && r->want_path)
-            ok = next.body && strcmp(next.path, r->want_path) == 0 &&
-                 strcmp(next.body, r->want_body) == 0 && next.fixed_endpoint;
-        if (ok && r->want_why)
-            ok = strstr(why, r->want_why) != NULL;
-        if (ok && (v == BACKEND_RETRY || v == BACKEND_PAUSE || v == BACKEND_DEAD))
-            ok = next.body == NULL; /* nothing new to send: the same request goes again */
-        if (!ok) {
-            printf("FAIL %s: HTTP %ld %s -> %s (want %s), next %s %s, why \"%s\"\n", r->name,
-                   r->status, r->body, verdict_name[v], verdict_name[r->want], next.path,
-                   next.body ? next.body : "(none)", why);
-            failures++;
-        }
-        free(next.body);
-        fixture_free(&f);
-    }
-    printf("%zu answers, %u wrong\n", sizeof rows / sizeof *rows, failures);
-    assert_int_equal(failures, 0);
-}
-
-/* A refused cached id is looked up again, and the fresh id is what the activity carries. */
-static void test_stale_contact_looked_up_again(void **state)
-{
-    (void)state;
-    struct fixture f;
-    char why[512];
-    int64_t id;
-    fixture_init(&f);
-    send_up_to(&f, SENT_CACHED);
-    struct http_request next = {.body = NULL};
-    assert_int_equal(
-        delivery_decide(glu(), &f.bc, &f.job, &f.sent, 422, "{}", &next, why, sizeof why),
-        BACKEND_SEND);
-    assert_int_equal(contact_cache_get(f.contacts, CONTACT_REQUEST, &id), 0); /* evicted */
-    free(f.sent.body);
-    f.sent = next;
-    next = (struct http_request){.body = NULL};
-    assert_int_equal(delivery_decide(glu(), &f.bc, &f.job, &f.sent, 200, "{\"id\":2001}", &next,
-                                     why, sizeof why),
-                     BACKEND_SEND);
-    assert_string_equal(next.body, ACTIVITY("2001"));
-    assert_int_equal(contact_cache_get(f.contacts, CONTACT_REQUEST, &id), 1);
-    assert_int_equal(id, 2001);
-    /* Refused again, now that the id is fresh: the sale's own refusal. */
-    free(f.sent.body);
-    f.sent = next;
-    next = (struct http_request){.body = NULL};
-    assert_int_equal(
-        delivery_decide(glu(), &f.bc, &f.job, &f.sent, 422, "{}", &next, why, sizeof why),
-        BACKEND_DEAD);
-    assert_null(next.body);
-    fixture_free(&f);
-}
-
-/* A contact answer that cannot be understood leaves nothing behind: no cached id, no step. */
-static void test_bad_contact_answer_changes_nothing(void **state)
-{
-    (void)state;
-    static const char *const bodies[] = {"{\"id\":1000.9}", "{\"id\":1e300}", "{\"id\":\"1000\"}",
-                                         "{}", "nonsense"};
-    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
-        struct fixture f;
-        char why[512];
-        int64_t id;
-        fixture_init(&f);
-        send_up_to(&f, SENT_CONTACTS);
-        struct http_request next = {.body = NULL};
-        assert_int_equal(
-            delivery_decide(glu(), &f.bc, &f.job, &f.sent, 200, bodies[i], &next, why, sizeof why),
-            BACKEND_RETRY);
-        assert_null(next.body);
-        assert_int_equal(f.job.step, 0);
-        assert_int_equal(contact_cache_get(f.contacts, CONTACT_REQUEST, &id), 0);
-        fixture_free(&f);
-    }
+    struct bt_backend *b = bt_backend_new(CONFIG);
+    assert_int_equal(bt_run(b, answers, sizeof answers / sizeof *answers), 0);
+    bt_backend_free(b);
 }
 
 struct backoff_row {
@@ -339,9 +380,8 @@ static void test_backoff(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_requests),
         cmocka_unit_test(test_answers),
-        cmocka_unit_test(test_stale_contact_looked_up_again),
-        cmocka_unit_test(test_bad_contact_answer_changes_nothing),
         cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -230,7 +230,8 @@ int main(int argc, char **argv)
                  d.journal.block_size, d.journal.max_body);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    d.delivery = delivery_new(&d.cfg, &d.journal, err, sizeof err);
+    d.delivery = delivery_new(d.cfg.terminal_id, d.cfg.backends, d.cfg.nbackends, &d.journal, err,
+                              sizeof err);
     if (!d.delivery) {
         log_error("%s", err);
         return 1;

@@ -34,6 +34,7 @@ struct slot {
     char ref[128];
     struct backend_job job;
     struct http_request req;
+    struct curl_slist *sent_headers; /* the engine's and the request's, for the transfer */
     char resp[RESPONSE_MAX + 1];
     size_t resp_len;
 };
@@ -47,7 +48,7 @@ struct lane {
     const struct backend_config *bc;
     const struct backend_ops *ops;
     unsigned index; /* in the journal's backend table */
-    struct curl_slist *headers;
+    void *state;    /* the backend's own (ops->state_size) */
     struct slot *slots;
     unsigned nslots;
     int failing;      /* the last answer was a failure: probe with one request */
@@ -62,14 +63,16 @@ struct lane {
     char last_error[256];
     char last_dead[512]; /* why the last dead-lettered sale was refused */
     uint64_t skipped;
-    struct contact_cache contacts;
 };
 
 struct delivery {
-    const struct config *cfg;
+    char terminal_id[33];
     struct journal *journal;
+    /* Sales below this were stored by an earlier run: one may have reached a platform just
+     * before a crash or power cut kept its mark from the journal (backend_job.in_doubt). */
+    uint64_t first_seq_this_run;
     CURLM *multi;
-    struct lane lanes[CONFIG_MAX_BACKENDS];
+    struct lane lanes[DELIVERY_MAX_BACKENDS];
     unsigned nlanes;
     unsigned marks_pending;
     uint64_t marks_due_ms;
@@ -100,10 +103,11 @@ static void slot_clear(struct slot *s)
 {
     free(s->body);
     cJSON_Delete(s->sale_json);
-    free(s->req.body);
+    http_request_clear(&s->req);
+    curl_slist_free_all(s->sent_headers);
+    s->sent_headers = NULL;
     s->body = NULL;
     s->sale_json = NULL;
-    s->req.body = NULL;
     s->state = SLOT_FREE;
 }
 
@@ -131,9 +135,18 @@ static int slot_fill(struct delivery *d, struct lane *l, struct slot *s)
         memcpy(s->body, js.body, js.body_len + 1);
     s->sale.body = s->body;
     s->sale.txn = NULL;
-    snprintf(s->ref, sizeof s->ref, "%s:%s", d->cfg->terminal_id, js.txn);
+    snprintf(s->ref, sizeof s->ref, "%s:%s", d->terminal_id, js.txn);
     s->sale_json = s->body ? cJSON_Parse(s->body) : NULL;
-    s->job = (struct backend_job){.sale = s->sale_json, .ref = s->ref, .contacts = &l->contacts};
+    void *sale_state = s->job.sale_state;
+    if (sale_state)
+        memset(sale_state, 0, l->ops->sale_state_size);
+    s->job = (struct backend_job){.bc = l->bc,
+                                  .conf = l->bc->conf,
+                                  .state = l->state,
+                                  .sale_state = sale_state,
+                                  .sale = s->sale_json,
+                                  .ref = s->ref,
+                                  .in_doubt = js.seq < d->first_seq_this_run};
     return 1;
 }
 
@@ -184,14 +197,28 @@ static void back_off(struct delivery *d, struct lane *l, int64_t retry_after_s, 
 
 static void send_request(struct delivery *d, struct slot *s)
 {
-    char url[700];
+    char url[sizeof s->lane->bc->base_url + BACKEND_PATH_MAX];
     snprintf(url, sizeof url, "%s%s", s->lane->bc->base_url, s->req.path);
     s->resp_len = 0;
     s->resp[0] = '\0';
+    /* The engine's headers, then the backend's (its authentication among them). */
+    curl_slist_free_all(s->sent_headers);
+    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+    if (h && s->req.method == HTTP_POST)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    for (const struct curl_slist *it = s->req.headers; h && it; it = it->next)
+        h = curl_slist_append(h, it->data);
+    s->sent_headers = h;
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->req.body);
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(s->req.body));
-    if (curl_multi_add_handle(d->multi, s->easy) != CURLM_OK) {
+    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->sent_headers);
+    if (s->req.method == HTTP_POST) {
+        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->req.body ? s->req.body : "");
+        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE,
+                         (long)(s->req.body ? strlen(s->req.body) : 0));
+    } else {
+        curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
+    }
+    if (!h || curl_multi_add_handle(d->multi, s->easy) != CURLM_OK) {
         snprintf(s->lane->last_error, sizeof s->lane->last_error, "cannot start a transfer");
         back_off(d, s->lane, 0, 0);
         s->state = SLOT_READY;
@@ -218,6 +245,7 @@ static void step(struct delivery *d, struct slot *s, enum backend_verdict v, con
         break;
     case BACKEND_RETRY:
     case BACKEND_PAUSE:
+    case BACKEND_UNCLAIMED:
         break; /* only an answer can say so, and completed() acts on it */
     }
 }
@@ -225,13 +253,22 @@ static void step(struct delivery *d, struct slot *s, enum backend_verdict v, con
 static void start_sale(struct delivery *d, struct slot *s)
 {
     char why[256] = "";
-    free(s->req.body);
-    s->req.body = NULL;
+    http_request_clear(&s->req);
     if (!s->sale_json) { /* the journal's CRC passed, so this is a bug, not bad flash */
         step(d, s, BACKEND_DEAD, "stored sale is not valid JSON");
         return;
     }
-    step(d, s, s->lane->ops->start(s->lane->bc, &s->job, &s->req, why, sizeof why), why);
+    enum backend_verdict v = s->lane->ops->start(&s->job, &s->req, why, sizeof why);
+    if (v != BACKEND_SEND && v != BACKEND_SKIP && v != BACKEND_DEAD) {
+        /* No request to send, nor an answer to wait for: kept as a dead letter, which a
+         * technician can send again, rather than a slot that never moves. */
+        char dead[300];
+        snprintf(dead, sizeof dead, "the backend built no request: %s", why[0] ? why : "?");
+        http_request_clear(&s->req);
+        step(d, s, BACKEND_DEAD, dead);
+        return;
+    }
+    step(d, s, v, why);
 }
 
 static unsigned in_flight(const struct lane *l)
@@ -305,51 +342,75 @@ static void one_line(char *text)
             *p = ' ';
 }
 
-enum backend_verdict delivery_decide(const struct backend_ops *ops, const struct backend_config *bc,
-                                     struct backend_job *job, const struct http_request *sent,
-                                     long status, const char *body, struct http_request *next,
-                                     char *why, size_t whylen)
+enum backend_verdict delivery_decide(const struct backend_ops *ops, struct backend_job *job,
+                                     const struct http_request *sent, const struct http_answer *ans,
+                                     struct http_request *next, char *why, size_t whylen)
 {
-    enum backend_verdict v;
+    char req[80], what[256] = "";
+    long status = ans->status;
+    http_request_describe(sent, req, sizeof req);
     why[0] = '\0';
-    if (status >= 200 && status < 300) {
-        char what[200] = "";
-        v = ops->answered(bc, job, status, body, next, what, sizeof what);
-        if (v == BACKEND_RETRY || v == BACKEND_PAUSE || v == BACKEND_DEAD)
-            snprintf(why, whylen, "HTTP %ld from POST %s: %s", status, sent->path, what);
+    enum backend_verdict v = ops->answer(job, sent, ans, next, what, sizeof what);
+    if (v != BACKEND_UNCLAIMED) {
+        if (v == BACKEND_RETRY || v == BACKEND_PAUSE || (v == BACKEND_DEAD && what[0] == '\0'))
+            snprintf(why, whylen, "HTTP %ld from %s: %s", status, req, what[0] ? what : "refused");
         else
             snprintf(why, whylen, "%s", what);
+        one_line(why);
         return v;
     }
+    if (status >= 200 && status < 300) {
+        snprintf(why, whylen, "HTTP %ld from %s: an answer the backend does not understand", status,
+                 req);
+        return BACKEND_RETRY;
+    }
     if (status == 401 || status == 403) {
-        snprintf(why, whylen, "HTTP %ld from POST %s: check the API key", status, sent->path);
+        snprintf(why, whylen, "HTTP %ld from %s: check the API key", status, req);
         return BACKEND_PAUSE;
     }
     if (status >= 300 && status < 400) {
-        /* Never followed: the POST, key and all, would go wherever the portal or proxy says. */
+        /* Never followed: the request, key and all, would go wherever the portal or proxy says. */
         snprintf(why, whylen,
-                 "HTTP %ld from POST %s: a redirect, not followed (a captive portal or a proxy in "
+                 "HTTP %ld from %s: a redirect, not followed (a captive portal or a proxy in "
                  "the way?)",
-                 status, sent->path);
+                 status, req);
         return BACKEND_RETRY;
     }
     if (status < 400 || status >= 500 || status == 408 || status == 429) {
-        snprintf(why, whylen, "HTTP %ld from POST %s", status, sent->path);
+        snprintf(why, whylen, "HTTP %ld from %s", status, req);
         return BACKEND_RETRY;
     }
-    /* A definitive refusal. The backend knows its ids (a stale cached one is looked up again). */
-    v = ops->refused ? ops->refused(bc, job, status, body, next, why, whylen) : BACKEND_DEAD;
-    if (v != BACKEND_DEAD)
-        return v;
     if ((status == 404 || status == 405) && sent->fixed_endpoint) {
         /* No object named in the path is missing: the endpoint is. Every sale would be refused
          * alike, so none is: the backend waits for its configuration to be fixed. */
-        snprintf(why, whylen, "HTTP %ld from POST %s: check base_url", status, sent->path);
+        snprintf(why, whylen, "HTTP %ld from %s: check base_url", status, req);
         return BACKEND_PAUSE;
     }
-    snprintf(why, whylen, "HTTP %ld from POST %s: %.200s", status, sent->path, body);
+    snprintf(why, whylen, "HTTP %ld from %s: %.200s", status, req, ans->body);
     one_line(why);
     return BACKEND_DEAD;
+}
+
+void delivery_unanswered(const struct backend_ops *ops, struct backend_job *job,
+                         const struct http_request *sent, long status, struct http_request *next)
+{
+    job->in_doubt = 1;
+    if (ops->unanswered)
+        ops->unanswered(job, sent, status, next);
+}
+
+/* The request got no answer the platform stands by: the backend may choose what goes next (a
+ * look-up before creating again); else the same request goes again. */
+static void resend_later(struct slot *s, long status)
+{
+    struct http_request next = {.body = NULL};
+    delivery_unanswered(s->lane->ops, &s->job, &s->req, status, &next);
+    if (next.path[0]) {
+        http_request_clear(&s->req);
+        s->req = next;
+    } else {
+        http_request_clear(&next);
+    }
 }
 
 static void completed(struct delivery *d, struct slot *s, CURLcode result)
@@ -357,6 +418,8 @@ static void completed(struct delivery *d, struct slot *s, CURLcode result)
     struct lane *l = s->lane;
     long status = 0;
     curl_off_t retry_after = 0;
+    char req[80];
+    http_request_describe(&s->req, req, sizeof req);
     curl_multi_remove_handle(d->multi, s->easy);
     s->state = SLOT_READY; /* until decided otherwise: the same request, again */
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -368,37 +431,39 @@ static void completed(struct delivery *d, struct slot *s, CURLcode result)
     l->network_down = result != CURLE_OK;
     if (result != CURLE_OK) {
         /* Includes answers lost after the request went out: resent under the same reference. */
-        snprintf(l->last_error, sizeof l->last_error, "%s on POST %s", curl_easy_strerror(result),
-                 s->req.path);
+        snprintf(l->last_error, sizeof l->last_error, "%s on %s", curl_easy_strerror(result), req);
+        resend_later(s, 0);
         back_off(d, l, 0, 0);
         return;
     }
     if (status < 200 || status >= 300)
-        snprintf(l->last_error, sizeof l->last_error, "HTTP %ld from POST %s", status, s->req.path);
+        snprintf(l->last_error, sizeof l->last_error, "HTTP %ld from %s", status, req);
     char why[512];
-    struct http_request sent = s->req, next = {.body = NULL};
+    struct http_request next = {.body = NULL};
+    struct http_answer ans = {status, s->resp};
     enum backend_verdict v =
-        delivery_decide(l->ops, l->bc, &s->job, &sent, status, s->resp, &next, why, sizeof why);
+        delivery_decide(l->ops, &s->job, &s->req, &ans, &next, why, sizeof why);
     if (v == BACKEND_RETRY || v == BACKEND_PAUSE) {
-        free(next.body); /* s->req stays: the same request goes again */
+        http_request_clear(&next); /* s->req stays, unless the backend chooses another */
         snprintf(l->last_error, sizeof l->last_error, "%.255s", why);
         if (v == BACKEND_PAUSE)
             log_warn("%s: %s (base_url %s); the backend is paused, sales are kept", l->bc->name,
                      why, l->bc->base_url);
         else if (status >= 200 && status < 300)
             log_warn("%s: %s; sent again later", l->bc->name, why);
+        if (v == BACKEND_RETRY)
+            resend_later(s, status);
         back_off(d, l, (int64_t)retry_after, v == BACKEND_PAUSE);
         return;
     }
     /* An answer understood: the server works, whatever it said about this sale. */
     l->failing = 0;
     l->attempts = 0;
-    if (v == BACKEND_SEND) {
-        free(sent.body);
+    http_request_clear(&s->req);
+    if (v == BACKEND_SEND)
         s->req = next;
-    } else {
-        free(next.body);
-    }
+    else
+        http_request_clear(&next);
     if (v == BACKEND_DONE)
         l->last_error[0] = '\0';
     step(d, s, v, why);
@@ -426,23 +491,26 @@ static CURL *easy_new(const struct backend_config *bc)
 static int lane_init(struct lane *l, const struct backend_config *bc, unsigned index)
 {
     l->bc = bc;
-    l->ops = backend_ops_for(bc->kind);
+    l->ops = bc->ops;
     l->index = index;
     l->nslots =
         bc->max_in_flight < JOURNAL_MAX_IN_FLIGHT ? bc->max_in_flight : JOURNAL_MAX_IN_FLIGHT;
     l->slots = calloc(l->nslots, sizeof *l->slots);
     if (!l->ops || !l->slots)
         return -1;
-    l->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    l->headers = curl_slist_append(l->headers, "Accept: application/json");
-    l->headers = l->ops->auth_headers(bc, l->headers);
+    l->state = calloc(1, l->ops->state_size ? l->ops->state_size : 1);
+    if (!l->state || (l->ops->open && l->ops->open(bc, l->state) != 0)) {
+        free(l->state);
+        l->state = NULL;
+        return -1;
+    }
     for (unsigned i = 0; i < l->nslots; i++) {
         struct slot *s = &l->slots[i];
         CURL *e = s->easy = easy_new(bc);
         s->lane = l;
-        if (!e)
+        s->job.sale_state = calloc(1, l->ops->sale_state_size ? l->ops->sale_state_size : 1);
+        if (!e || !s->job.sale_state)
             return -1;
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, bc->timeout_s < 10 ? bc->timeout_s : 10L);
         curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         /* HTTP/2 when the server offers it; new transfers wait to share its one connection. */
@@ -462,7 +530,8 @@ static int lane_init(struct lane *l, const struct backend_config *bc, unsigned i
     return 0;
 }
 
-struct delivery *delivery_new(const struct config *cfg, struct journal *j, char *err, size_t errlen)
+struct delivery *delivery_new(const char *terminal_id, const struct backend_config *backends,
+                              unsigned nbackends, struct journal *j, char *err, size_t errlen)
 {
     struct delivery *d = calloc(1, sizeof *d);
     if (!d || !(d->multi = curl_multi_init())) {
@@ -470,20 +539,20 @@ struct delivery *delivery_new(const struct config *cfg, struct journal *j, char 
         free(d);
         return NULL;
     }
-    d->cfg = cfg;
+    snprintf(d->terminal_id, sizeof d->terminal_id, "%s", terminal_id);
     d->journal = j;
+    d->first_seq_this_run = j->next_seq;
     d->rng = (uint32_t)clock_mono_ms() ^ (uint32_t)clock_wall_ms() ^ 0x2545F491u;
     unsigned most = 1;
-    for (unsigned i = 0; i < cfg->nbackends; i++) {
+    for (unsigned i = 0; i < nbackends && i < DELIVERY_MAX_BACKENDS; i++) {
         d->nlanes = i + 1;
-        if (lane_init(&d->lanes[i], &cfg->backends[i], i) != 0) {
+        if (lane_init(&d->lanes[i], &backends[i], i) != 0) {
             delivery_free(d);
-            snprintf(err, errlen, "backends[%u]: cannot set up (kind %s)", i,
-                     cfg->backends[i].kind);
+            snprintf(err, errlen, "backends[%u]: cannot set up (kind %s)", i, backends[i].kind);
             return NULL;
         }
-        if (cfg->backends[i].max_in_flight > most)
-            most = cfg->backends[i].max_in_flight;
+        if (backends[i].max_in_flight > most)
+            most = backends[i].max_in_flight;
     }
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     /* An HTTP/1.1 server gets one connection per request in flight; HTTP/2 shares one. */
@@ -502,13 +571,16 @@ void delivery_free(struct delivery *d)
             if (s->state == SLOT_IN_FLIGHT)
                 curl_multi_remove_handle(d->multi, s->easy);
             slot_clear(s);
+            free(s->job.sale_state);
             curl_easy_cleanup(s->easy);
         }
         free(l->slots);
         if (l->probing)
             curl_multi_remove_handle(d->multi, l->probe);
         curl_easy_cleanup(l->probe);
-        curl_slist_free_all(l->headers);
+        if (l->state && l->ops->close)
+            l->ops->close(l->bc, l->state);
+        free(l->state);
     }
     curl_multi_cleanup(d->multi);
     free(d);

@@ -28,13 +28,16 @@
 #include <cjson/cJSON.h>
 
 #include "backend.h"
-#include "config.h"
 #include "journal.h"
 
 struct delivery;
 
-struct delivery *delivery_new(const struct config *cfg, struct journal *j, char *err,
-                              size_t errlen);
+#define DELIVERY_MAX_BACKENDS JOURNAL_MAX_BACKENDS
+
+/* Delivers the journal's sales to each backend (journal index = position in backends), under
+ * references "<terminal_id>:<txn>". backends must outlive the delivery. */
+struct delivery *delivery_new(const char *terminal_id, const struct backend_config *backends,
+                              unsigned nbackends, struct journal *j, char *err, size_t errlen);
 void delivery_free(struct delivery *d);
 
 /* Waits for any of fds or a transfer, at most timeout_ms (bounded further by delivery timers). */
@@ -51,15 +54,19 @@ int delivery_flush(struct delivery *d);
 uint64_t delivery_status(struct delivery *d, cJSON *arr);
 
 /*
- * What one HTTP answer (status, body) to the request sent means, by the classes above: the next
- * request in *next (BACKEND_SEND), DONE, SKIP, DEAD (why: the reason kept with the dead letter),
- * RETRY or PAUSE (why: what status shows as last_error). No network, no journal: a test can
- * drive it with canned answers.
+ * What one HTTP answer to the request sent means: the backend's verdict when it claims the
+ * answer, else the classes above. The next request in *next (BACKEND_SEND), DONE, SKIP, DEAD
+ * (why: the reason kept with the dead letter), RETRY or PAUSE (why: what status shows as
+ * last_error). No network, no journal: a test can drive it with canned answers.
  */
-enum backend_verdict delivery_decide(const struct backend_ops *ops, const struct backend_config *bc,
-                                     struct backend_job *job, const struct http_request *sent,
-                                     long status, const char *body, struct http_request *next,
-                                     char *why, size_t whylen);
+enum backend_verdict delivery_decide(const struct backend_ops *ops, struct backend_job *job,
+                                     const struct http_request *sent, const struct http_answer *ans,
+                                     struct http_request *next, char *why, size_t whylen);
+/* The request sent will be retried without an answer to trust (status 0: a network error): the
+ * sale is in doubt, and the backend may put another request in *next (else *next stays empty
+ * and the same request goes again). */
+void delivery_unanswered(const struct backend_ops *ops, struct backend_job *job,
+                         const struct http_request *sent, long status, struct http_request *next);
 
 /* The wait before the next attempt after a failure: the backoff ceiling doubles per attempt up to
  * retry_max_s, full jitter from random above a floor; paused waits the cap; Retry-After (seconds,

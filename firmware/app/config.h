@@ -10,28 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "backend.h"
+
 #define CONFIG_MAX_BACKENDS 8
-
-enum anonymous_policy {
-    ANON_SKIP,    /* a sale without an identifiable customer is not sent to this backend */
-    ANON_CONTACT, /* it is booked to one configured contact (a "walk-in" customer) */
-};
-
-struct backend_config {
-    char name[33];
-    char kind[16];
-    char base_url[512];
-    char api_key[512]; /* the secret itself, read from api_key_file; never logged */
-    char source[65];
-    char ca_file[PATH_MAX];
-    enum anonymous_policy anonymous;
-    char anonymous_email[257];
-    long timeout_s;
-    unsigned max_in_flight; /* sales uploading at once (HTTP/2 streams or connections) */
-    long probe_interval_s;  /* while the network seems down: a TLS connect this often */
-    long retry_base_s;      /* first backoff ceiling; doubles per failure */
-    long retry_max_s;
-};
 
 struct config {
     char terminal_id[33];
@@ -47,5 +30,9 @@ struct config {
 
 /* Returns 0, or -1 with err = "<key>: <why>". Secrets are read here, with their permissions. */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+/* One element of "backends", the common keys and the backend's own (its configure()); index
+ * names it in errors. For config_load and for tests of a backend. Returns 0 or -1. */
+int config_parse_backend(const cJSON *obj, unsigned index, struct backend_config *bc, char *err,
+                         size_t errlen);
 
 #endif
