@@ -149,7 +149,7 @@ struct backend_ops {
 
 /* The backend of that kind, or NULL. */
 const struct backend_ops *backend_ops_for(const char *kind);
-/* "glu, gleantap or givebutter": the kinds this firmware has, for messages. */
+/* "a, b or c": the kinds this firmware has, for messages. */
 const char *backend_kinds(void);
 
 /* The largest id a JSON number carries exactly (2^53 - 1): beyond it a double skips integers. */
