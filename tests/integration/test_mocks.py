@@ -23,7 +23,7 @@ GLEANTAP_KEYS = {"X-API-KEY": API_KEY, "X-SECRET-KEY": SECRET_KEY}
 GLU_KEY = {"x-api-key": API_KEY}
 
 
-class Dropped(Exception):
+class Dropped(AssertionError):
     """The mock closed the connection without answering."""
 
 
@@ -39,7 +39,7 @@ def call(mock, method, path, body=None, headers=None, content_type="application/
         r = conn.getresponse()
         text = r.read().decode()
     except (http.client.RemoteDisconnected, ConnectionError):
-        raise Dropped()
+        raise Dropped("%s %s: connection closed without an answer" % (method, path))
     finally:
         conn.close()
     try:

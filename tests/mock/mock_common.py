@@ -39,7 +39,8 @@ and implements:
                             self.state.tables[name] (id -> object)
     the route handlers:     validate with req.json() (415 unless application/json, 400 bad JSON
                             or not an object) and raise ApiError(status, message) naming the
-                            field; store each new or changed object with self.state.put(table,
+                            field (payload=... for an error shape beyond error_body's); req.query
+                            is the parsed query string (parse_qs: name -> list); store each new or changed object with self.state.put(table,
                             obj) (that is what gets persisted); req.note(key=value) adds keys to
                             the request's log entry (e.g. duplicate=True).
 
@@ -113,9 +114,13 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class ApiError(Exception):
-    def __init__(self, status, message, headers=None):
+    """An error answer: the platform's error_body(status, message), or `payload` as given when
+    the platform's shape needs more than a message (e.g. errors listed per field)."""
+
+    def __init__(self, status, message, headers=None, payload=None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.payload = payload
 
 
 class Disconnected(Exception):
@@ -582,8 +587,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 try:
                     status, payload = platform.route(req)
                 except ApiError as e:
-                    status, payload, headers = e.status, platform.error_body(e.status, e.message), \
-                        e.headers
+                    status, headers = e.status, e.headers
+                    payload = (e.payload if e.payload is not None
+                               else platform.error_body(e.status, e.message))
                 if (platform.is_record(req.method, req.path, status)
                         and faults.take_reset_after_record()):
                     applied, dropped, status = "reset_after_record", True, None
