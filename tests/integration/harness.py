@@ -135,7 +135,8 @@ class Env:
         tls = os.path.join(self.dir, "tls")
         port_file = os.path.join(self.dir, files + ".port")
         cmd = [sys.executable, os.path.join(MOCK_DIR, kind + "_mock.py"), "--port", str(port),
-               "--cert", os.path.join(tls, cert + ".pem"), "--key", os.path.join(tls, cert + ".key")]
+               "--cert", os.path.join(tls, cert + ".pem"),
+               "--key", os.path.join(tls, cert + ".key")]
         cmd += self.mock_args(kind) + ["--state", os.path.join(self.dir, files + ".state"),
                                        "--port-file", port_file] + list(extra_args)
         if os.path.exists(port_file):

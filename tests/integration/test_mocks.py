@@ -51,7 +51,8 @@ def call(mock, method, path, body=None, headers=None, content_type="application/
 
 def expect(mock, method, path, body, status, message=None, **kw):
     got, headers, payload = call(mock, method, path, body, **kw)
-    assert got == status, "%s %s %s: %s %r, expected %s" % (method, path, body, got, payload, status)
+    assert got == status, "%s %s %s: %s %r, expected %s" % (method, path, body, got, payload,
+                                                            status)
     if message is not None:
         assert message in json.dumps(payload), "%s %s %s: %r does not say %r" % (
             method, path, body, payload, message)
@@ -107,7 +108,8 @@ def gleantap_auth(env):
     assert [r["api_key"] for r in log[:4]] == ["missing", "missing", "invalid", "invalid"], log
     assert all(k not in r["headers"] for r in log for k in ("x-api-key", "x-secret-key")), \
         "a key reached the request log"
-    return "401 without or with a wrong X-API-KEY, X-SECRET-KEY or app_id; 415, 400; keys not logged"
+    return "401 without or with a wrong X-API-KEY, X-SECRET-KEY or app_id; 415, 400; " \
+           "keys not logged"
 
 
 def gleantap_validation(env):

@@ -37,14 +37,56 @@ and implements:
     indexed(self, table, obj)   obj was stored in table (new, changed or reloaded from --state):
                             update lookup indexes and id counters; the tables themselves are
                             self.state.tables[name] (id -> object)
-    the route handlers:     validate with req.json() (415 unless application/json, 400 bad JSON
-                            or not an object) and raise ApiError(status, message) naming the
-                            field (payload=... for an error shape beyond error_body's); req.query
-                            is the parsed query string (parse_qs: name -> list); store each new or changed object with self.state.put(table,
-                            obj) (that is what gets persisted); req.note(key=value) adds keys to
-                            the request's log entry (e.g. duplicate=True).
+    the route handlers:     handler(req, **groups) -> (status, payload). req.method, req.path
+                            (no query), req.query (parse_qs: name -> list of values),
+                            req.header(name), req.json() (415 unless application/json, 400 if
+                            not a JSON object). Raise ApiError(status, message) naming the field,
+                            with payload=... when the platform's error shape needs more than
+                            error_body() makes. Store every new or changed object with
+                            self.state.put(table, obj): that is what gets persisted with the
+                            request. req.note(key=value) adds keys to its log entry (e.g.
+                            duplicate=True, which tests count).
 
-Handlers run under state.lock, one request at a time: they need no locking of their own.
+Handlers run under state.lock, one request at a time: they need no locking of their own. The
+smallest mock, a sketch:
+
+    class Givebutter(mock_common.Platform):
+        NAME = "givebutter_mock"
+        COLLECTIONS = {"contacts": "id", "activities": "id"}
+        ROUTES = [("POST", r"/v1/contacts/(?P<contact>\d+)/activities", "add_activity"), ...]
+        RECORD = ("POST", r"/v1/contacts/\d+/activities")
+
+        @classmethod
+        def add_arguments(cls, parser):
+            parser.add_argument("--api-key-file", required=True)
+
+        def __init__(self, args):
+            super().__init__(args)
+            self.api_key = mock_common.read_secret(args.api_key_file)
+
+        def auth(self, req):
+            got = req.header("Authorization")
+            state = mock_common.secret_matches(
+                got[7:] if got and got.startswith("Bearer ") else got, self.api_key)
+            return state, f"Authorization: {state}"
+
+        def clear(self):
+            self.next_id = 1
+
+        def indexed(self, table, obj):
+            self.next_id = max(self.next_id, int(obj["id"]) + 1)
+
+        def add_activity(self, req, contact):
+            body = req.json()
+            ...
+            self.state.put("activities", activity)
+            return 201, {"data": activity}
+
+    if __name__ == "__main__":
+        sys.exit(mock_common.main(Givebutter))
+
+tests/integration/harness.py starts it as env.add_mock("givebutter") (Env.mock_args() says which
+key files a kind gets) and integration.mocks is where its self-test belongs.
 
 Test control (no key, never affected by faults, not written to the request log):
     GET  /_mock/requests      every API request: method, path, headers (secrets removed), whether
