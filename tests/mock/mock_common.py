@@ -6,7 +6,7 @@ and one call, `sys.exit(mock_common.main(MyPlatform))`. It declares:
 
     NAME = "gleantap_mock"          program name: messages, Server header, temp-file prefix
     DESCRIPTION = "..."             --help text
-    COLLECTIONS = {"contacts": "_id", "events": "_id"}
+    COLLECTIONS = {"contacts": "_id", "events": "id"}
                                     the objects it keeps, each a table of JSON objects keyed by
                                     that field; every table is persisted, reloaded and listed at
                                     GET /_mock/<table> (in insertion order)
