@@ -471,6 +471,14 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
         for (unsigned k = 0; k < i && !c.failed; k++)
             if (strcmp(cfg->backends[k].name, cfg->backends[i].name) == 0)
                 conf_fail(&c, "backends[%u].name: \"%s\" is used twice", i, cfg->backends[i].name);
+            /* The journal keys progress by this id: two backends sharing one would share one
+             * watermark, and a sale delivered to either would count as delivered to both. */
+            else if (journal_backend_id(cfg->backends[k].name) ==
+                     journal_backend_id(cfg->backends[i].name))
+                conf_fail(&c,
+                          "backends[%u].name: \"%s\" has the same journal id as \"%s\" (CRC-32 "
+                          "of the name); rename one",
+                          i, cfg->backends[i].name, cfg->backends[k].name);
     }
     cfg->nbackends = i;
     cJSON_Delete(root);

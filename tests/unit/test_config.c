@@ -371,6 +371,50 @@ static void test_duplicate_backend_names(void **state)
     assert_true(starts_with(err, "backends[1].name:"));
 }
 
+/* Eight backends, the journal's table, load; a ninth is refused. */
+static void test_eight_backends(void **state)
+{
+    (void)state;
+    for (int n = 8; n <= 9; n++) {
+        cJSON *root = example();
+        cJSON *bs = cJSON_GetObjectItem(root, "backends");
+        for (int i = 1; i < n; i++) {
+            cJSON *b = cJSON_Duplicate(cJSON_GetArrayItem(bs, 0), 1);
+            char name[16];
+            snprintf(name, sizeof name, "glu%d", i);
+            cJSON_ReplaceItemInObject(b, "name", cJSON_CreateString(name));
+            cJSON_AddItemToArray(bs, b);
+        }
+        if (n == 8) {
+            assert_int_equal(load(root), 0);
+            assert_int_equal(cfg.nbackends, 8);
+            assert_string_equal(cfg.backends[7].name, "glu7");
+        } else {
+            assert_int_equal(load(root), -1);
+            assert_string_equal(err, "backends: at most 8");
+        }
+    }
+}
+
+/*
+ * The journal keys each backend's progress by the CRC-32 of its name: two names with the same
+ * CRC ("plumless" and "buckeroo") would share one watermark, so a sale delivered to one would
+ * count as delivered to the other. Refused, naming both.
+ */
+static void test_backend_names_with_one_journal_id(void **state)
+{
+    (void)state;
+    cJSON *root = example();
+    cJSON *bs = cJSON_GetObjectItem(root, "backends");
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(bs, 0), "name", cJSON_CreateString("plumless"));
+    cJSON *b = cJSON_Duplicate(cJSON_GetArrayItem(bs, 0), 1);
+    cJSON_ReplaceItemInObject(b, "name", cJSON_CreateString("buckeroo"));
+    cJSON_AddItemToArray(bs, b);
+    assert_int_equal(load(root), -1);
+    assert_string_equal(err, "backends[1].name: \"buckeroo\" has the same journal id as "
+                             "\"plumless\" (CRC-32 of the name); rename one");
+}
+
 static void test_later_backend_errors(void **state)
 {
     (void)state;
@@ -991,6 +1035,8 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_anonymous_contact_email_checked),
         cmocka_unit_test(test_duplicate_backend_names),
+        cmocka_unit_test(test_eight_backends),
+        cmocka_unit_test(test_backend_names_with_one_journal_id),
         cmocka_unit_test(test_later_backend_errors),
         cmocka_unit_test(test_mtd_journal),
         cmocka_unit_test(test_key_file_permissions),
