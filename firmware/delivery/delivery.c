@@ -76,6 +76,10 @@ struct delivery {
     unsigned nlanes;
     unsigned marks_pending;
     uint64_t marks_due_ms;
+    /* The last write of the marks failed: the journal is full (a backend that is down holds its
+     * tail while the others deliver). The watermarks stay in RAM, where reclaim reads them, and
+     * the write is tried again MARK_DELAY_MS later, not on every turn of the loop. */
+    int marks_failing;
     uint32_t rng;
     uint64_t corrupt_logged; /* journal.report.corrupt_records when last logged */
 };
@@ -640,7 +644,8 @@ void delivery_run(struct delivery *d)
     uint64_t now = clock_mono_ms();
     for (unsigned i = 0; i < d->nlanes; i++)
         lane_run(d, &d->lanes[i], now);
-    if (d->marks_pending && (d->marks_pending >= MARK_BATCH || clock_mono_ms() >= d->marks_due_ms))
+    if (d->marks_pending && ((d->marks_pending >= MARK_BATCH && !d->marks_failing) ||
+                             clock_mono_ms() >= d->marks_due_ms))
         delivery_flush(d);
 }
 
@@ -661,11 +666,20 @@ void delivery_wake(struct delivery *d)
 int delivery_flush(struct delivery *d)
 {
     int rc = journal_flush_marks(d->journal);
-    if (rc)
-        log_warn("could not write delivery marks (%s); they are kept in memory", strerror(-rc));
-    else
-        d->marks_pending = 0;
-    return rc;
+    if (rc) {
+        if (!d->marks_failing)
+            log_warn("could not write delivery marks (%s); they are kept in memory and written "
+                     "when there is room",
+                     strerror(-rc));
+        d->marks_failing = 1;
+        d->marks_due_ms = clock_mono_ms() + MARK_DELAY_MS;
+        return rc;
+    }
+    if (d->marks_failing)
+        log_info("delivery marks written again");
+    d->marks_failing = 0;
+    d->marks_pending = 0;
+    return 0;
 }
 
 uint64_t delivery_status(struct delivery *d, cJSON *arr)
