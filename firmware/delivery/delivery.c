@@ -283,12 +283,25 @@ static unsigned in_flight(const struct lane *l)
     return n;
 }
 
-/* Sends what the lane may send now, and fills free slots from the journal. */
-static void probe_if_due(struct delivery *d, struct lane *l, uint64_t now)
+/*
+ * When the lane's health probe goes out (UINT64_MAX: not before its next attempt): at its due
+ * time, if the attempt is more than an interval later then; else the attempt itself will tell.
+ * delivery_wait sleeps until this, never until a due time that starts nothing: the loop would
+ * spin until the attempt.
+ */
+static uint64_t probe_start_ms(const struct lane *l, uint64_t now)
 {
     uint64_t interval = (uint64_t)l->bc->probe_interval_s * 1000;
-    if (!l->failing || !l->network_down || l->probing || !l->probe || now < l->probe_due_ms ||
-        l->next_attempt_ms <= now + interval)
+    uint64_t at = l->probe_due_ms > now ? l->probe_due_ms : now;
+    if (!l->failing || !l->network_down || l->probing || !l->probe ||
+        l->next_attempt_ms <= at + interval)
+        return UINT64_MAX;
+    return at;
+}
+
+static void probe_if_due(struct delivery *d, struct lane *l, uint64_t now)
+{
+    if (probe_start_ms(l, now) > now)
         return;
     if (curl_multi_add_handle(d->multi, l->probe) == CURLM_OK)
         l->probing = 1;
@@ -596,9 +609,9 @@ int delivery_wait(struct delivery *d, struct pollfd *fds, unsigned nfds, int tim
     for (unsigned i = 0; i < d->nlanes; i++) {
         const struct lane *l = &d->lanes[i];
         if (l->failing) {
-            uint64_t due = l->next_attempt_ms;
-            if (l->network_down && !l->probing && l->probe_due_ms < due)
-                due = l->probe_due_ms;
+            uint64_t due = l->next_attempt_ms, probe = probe_start_ms(l, now);
+            if (probe < due)
+                due = probe;
             uint64_t wait = due > now ? due - now : 0;
             if (wait < (uint64_t)timeout_ms)
                 timeout_ms = (int)wait;
