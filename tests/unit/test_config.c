@@ -377,7 +377,7 @@ static void test_later_backend_errors(void **state)
     (void)state;
     /* errors in a second backend, after the first's secret was read */
     static const char *const second[][3] = {
-        {"kind", "\"gleantap\"", "backends[1].kind:"},
+        {"kind", "\"stripe\"", "backends[1].kind: must be"},
         {"colour", "\"red\"", "backends[1].colour: unknown key"},
         {"base_url", "\"http://x\"", "backends[1].base_url:"},
     };
