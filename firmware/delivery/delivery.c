@@ -560,7 +560,7 @@ struct delivery *delivery_new(const char *terminal_id, const struct backend_conf
     d->journal = j;
     d->first_seq_this_run = j->next_seq;
     d->rng = (uint32_t)clock_mono_ms() ^ (uint32_t)clock_wall_ms() ^ 0x2545F491u;
-    unsigned most = 1;
+    unsigned transfers = 0;
     for (unsigned i = 0; i < nbackends && i < DELIVERY_MAX_BACKENDS; i++) {
         d->nlanes = i + 1;
         if (lane_init(&d->lanes[i], &backends[i], i) != 0) {
@@ -568,12 +568,14 @@ struct delivery *delivery_new(const char *terminal_id, const struct backend_conf
             snprintf(err, errlen, "backends[%u]: cannot set up (kind %s)", i, backends[i].kind);
             return NULL;
         }
-        if (backends[i].max_in_flight > most)
-            most = backends[i].max_in_flight;
+        transfers += d->lanes[i].nslots + 1; /* its slots and its health probe */
     }
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    /* An HTTP/1.1 server gets one connection per request in flight; HTTP/2 shares one. */
-    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)most);
+    /* An HTTP/1.1 server gets one connection per request in flight; HTTP/2 shares one. Each
+     * lane bounds its own transfers; libcurl's limit is per host and port, shared by every
+     * backend there (two accounts on one platform), so it must never bind: set below the sum,
+     * one backend's transfers would wait for another's connections. */
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)transfers);
     return d;
 }
 

@@ -398,7 +398,37 @@ def scenario_eight_full(env):
                                          warnings, len(counts), counts))
 
 
-SCENARIOS = [scenario_outage, scenario_wrap, scenario_paused_and_slow, scenario_eight_full]
+def scenario_shared_host(env):
+    """Two accounts on one platform: two Glu backends at the same host and port, 8 in flight
+    each. libcurl's per-host connection limit is shared by every transfer to that host; set to
+    the largest max_in_flight, it let one backend's transfers queue behind the other's (with a
+    slow answer for one account, all of them). Once the API answers, each lane fills its 8
+    slots in one turn: 16 requests at once on 16 connections (the mock speaks HTTP/1.1)."""
+    mock = env.add_mock("glu", "glu")
+    env.fan_names = ["glu", "glu2"]
+    configure(env, {"glu": mock, "glu2": mock}, max_in_flight=8)
+    env.start_daemon()
+    mock.post("/_mock/fault", {"mode": "down"})
+    pos = Pos(env.pos_socket)
+    txns = ["SH%03d" % i for i in range(24)]
+    submit(pos, [sale(t, i) for i, t in enumerate(txns)], {})
+    pos.close()
+    wait_until(lambda: all(b["queued"] == len(txns) and b["last_error"]
+                           for b in backends(env).values()), 30, "both to fail", 0.1)
+    # Answers take a second: every transfer of the burst is still open when the last starts.
+    mock.post("/_mock/fault", {"mode": "none", "slow": 1})
+    wait_until(lambda: all_drained(env), 120, "both backends to deliver", 0.2)
+    answered = [r for r in mock.get("/_mock/requests") if r["status"] is not None]
+    connections = {r["connection"] for r in answered}
+    assert len(connections) > 8, "%d connections for 2 x 8 in flight" % len(connections)
+    refs = [ref for ref, _ in stored_refs(mock)]
+    assert sorted(refs) == sorted(TERMINAL + ":" + t for t in txns), refs
+    return "%d answered requests on %d connections; each sale stored once" % (
+        len(answered), len(connections))
+
+
+SCENARIOS = [scenario_outage, scenario_wrap, scenario_paused_and_slow, scenario_eight_full,
+             scenario_shared_host]
 
 if __name__ == "__main__":
     sys.exit(run_scenarios(SCENARIOS, lambda env: None))
