@@ -19,6 +19,7 @@ enum slot_state {
     SLOT_FREE,
     SLOT_READY, /* holds a request to send: first attempt, or after a failure */
     SLOT_IN_FLIGHT,
+    SLOT_DEAD, /* refused for good; its dead letter waits for room in the journal (dead_why) */
 };
 
 struct lane;
@@ -36,6 +37,7 @@ struct slot {
     struct http_request req;
     struct curl_slist *sent_headers; /* the engine's and the request's, for the transfer */
     char resp[RESPONSE_MAX + 1];
+    char dead_why[256];
     size_t resp_len;
 };
 
@@ -63,6 +65,7 @@ struct lane {
     char last_error[256];
     char last_dead[512]; /* why the last dead-lettered sale was refused */
     uint64_t skipped;
+    uint64_t dead_retry_ms; /* when SLOT_DEAD slots try the journal again */
 };
 
 struct delivery {
@@ -158,8 +161,27 @@ static void finish(struct delivery *d, struct slot *s, const char *dead_reason)
 {
     struct lane *l = s->lane;
     int rc = journal_sale_done(d->journal, l->index, &s->sale, dead_reason);
-    if (rc)
-        log_warn("%s: could not write a dead-letter mark: %s", l->bc->name, strerror(-rc));
+    if (rc) {
+        /*
+         * No room for the dead letter: the journal is full, typically held by another backend
+         * that is down. The sale stays this lane's, and the journal's pending, until its dead
+         * letter is written: dropped here, it was never handed out again, and this backend's
+         * watermark stopped below it for good (the journal filled with every platform up).
+         */
+        if (s->state != SLOT_DEAD)
+            log_warn("%s: could not write the dead letter of %s (%s); kept, tried again every "
+                     "second",
+                     l->bc->name, s->ref, strerror(-rc));
+        if (dead_reason != s->dead_why)
+            snprintf(s->dead_why, sizeof s->dead_why, "%s", dead_reason);
+        snprintf(l->last_error, sizeof l->last_error, "could not write the dead letter of %s: %s",
+                 s->ref, strerror(-rc));
+        s->state = SLOT_DEAD;
+        l->dead_retry_ms = clock_mono_ms() + MARK_DELAY_MS;
+        return;
+    }
+    if (s->state == SLOT_DEAD && strncmp(l->last_error, "could not write the dead letter", 31) == 0)
+        l->last_error[0] = '\0';
     if (dead_reason) {
         log_warn("%s: sale %s dead-lettered: %s", l->bc->name, s->ref, dead_reason);
         snprintf(l->last_dead, sizeof l->last_dead, "%s: %s", s->ref, dead_reason);
@@ -320,8 +342,20 @@ static void probe_done(struct delivery *d, struct lane *l, CURLcode result)
     }
 }
 
+static int dead_waiting(const struct lane *l)
+{
+    for (unsigned i = 0; i < l->nslots; i++)
+        if (l->slots[i].state == SLOT_DEAD)
+            return 1;
+    return 0;
+}
+
 static void lane_run(struct delivery *d, struct lane *l, uint64_t now)
 {
+    if (now >= l->dead_retry_ms)
+        for (unsigned i = 0; i < l->nslots; i++)
+            if (l->slots[i].state == SLOT_DEAD)
+                finish(d, &l->slots[i], l->slots[i].dead_why);
     probe_if_due(d, l, now);
     if (l->failing) {
         /* One probe at a time, when the backoff says so. */
@@ -610,6 +644,11 @@ int delivery_wait(struct delivery *d, struct pollfd *fds, unsigned nfds, int tim
     uint64_t now = clock_mono_ms();
     for (unsigned i = 0; i < d->nlanes; i++) {
         const struct lane *l = &d->lanes[i];
+        if (dead_waiting(l)) {
+            uint64_t wait = l->dead_retry_ms > now ? l->dead_retry_ms - now : 0;
+            if (wait < (uint64_t)timeout_ms)
+                timeout_ms = (int)wait;
+        }
         if (l->failing) {
             uint64_t due = l->next_attempt_ms, probe = probe_start_ms(l, now);
             if (probe < due)

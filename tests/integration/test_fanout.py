@@ -398,6 +398,55 @@ def scenario_eight_full(env):
                                          warnings, len(counts), counts))
 
 
+def scenario_dead_while_full(env):
+    """A backend dead-letters sales while another, down, holds the journal full: the dead
+    letters that find no room are kept and written once there is. They were dropped from the
+    lane and left pending in the journal for good: that backend's watermark stopped below them
+    and the sales after them were never handed out (here Glu never saw the last one), so the
+    journal stayed full with every platform up and the POS was told to retry for ever."""
+    mocks = start_all(env, journal_size=4 * 131072, erase_size=65536)
+    items = 90
+    pos = Pos(env.pos_socket)
+    first = ["DW%03d" % i for i in range(20)]
+    for i, t in enumerate(first):
+        submit(pos, [sale(t, i, items)], {})
+        wait_until(lambda: all_drained(env), 60, "the first sales everywhere", 0.05)
+    for name in ("givebutter", "glu"):
+        mocks[name].post("/_mock/fault", {"mode": "down"})
+    fill = []
+    while True:
+        s = sale("DF%03d" % len(fill), len(fill), items)
+        r = pos.request(s)
+        if not r.get("ok"):
+            assert r.get("retry") is True, r
+            refused = s
+            break
+        fill.append(s["txn"])
+    # Glu is back and refuses every sale (422): more dead letters than the journal has room for.
+    mocks["glu"].post("/_mock/fault", {"mode": "422"})
+    wait_until(lambda: all("T042:%s dead-lettered" % t in env.log()
+                           or "dead letter of T042:%s" % t in env.log() for t in fill), 60,
+               "Glu to refuse every sale taken while it was down", 0.2)
+    mocks["glu"].post("/_mock/fault", {"mode": "none"})
+    mocks["givebutter"].post("/_mock/fault", {"mode": "none"})
+    wait_until(lambda: all_drained(env), 60, "every backend to be done with every sale", 0.2)
+    st = backends(env)
+    assert st["glu"]["dead_letter"] == len(fill), st["glu"]
+    r = wait_until(lambda: (lambda r: r if r.get("ok") else None)(pos.request(refused)), 60,
+                   "the refused sale to be taken", 0.2)
+    pos.close()
+    wait_until(lambda: all_drained(env), 60, "the refused sale everywhere", 0.1)
+    st = backends(env)
+    assert st["glu"]["delivered"] == len(first) + 1, st["glu"]
+    assert st["glu"]["last_error"] is None or "dead letter" not in st["glu"]["last_error"], st
+    everything = first + fill + [refused["txn"]]
+    counts = {n: exactly_once(m, [t for t in everything if n != "glu" or t not in fill])
+              for n, m in mocks.items()}
+    return ("%d sales taken while Glu and Givebutter were down until the journal was full, all "
+            "dead-lettered by Glu (%d found no room at first); exactly once on each: %s"
+            % (len(fill), log_count(env, "could not write the dead letter"), counts))
+
+
 def scenario_shared_host(env):
     """Two accounts on one platform: two Glu backends at the same host and port, 8 in flight
     each. libcurl's per-host connection limit is shared by every transfer to that host; set to
@@ -428,7 +477,7 @@ def scenario_shared_host(env):
 
 
 SCENARIOS = [scenario_outage, scenario_wrap, scenario_paused_and_slow, scenario_eight_full,
-             scenario_shared_host]
+             scenario_dead_while_full, scenario_shared_host]
 
 if __name__ == "__main__":
     sys.exit(run_scenarios(SCENARIOS, lambda env: None))
