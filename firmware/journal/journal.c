@@ -1496,10 +1496,19 @@ int journal_find_txn(struct journal *j, const char *txn)
 
 /* ---- delivery ---- */
 
+/* Fetched and not finished: the pending window also holds sales finished after one still out. */
+static unsigned unfinished(const struct journal_backend *b)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < b->npending; i++)
+        n += !(b->pending_done >> i & 1);
+    return n;
+}
+
 int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
 {
     struct journal_backend *b = &j->backends[bi];
-    if (j->empty || b->queued <= b->npending || b->npending == JOURNAL_MAX_IN_FLIGHT)
+    if (j->empty || b->queued <= unfinished(b) || b->npending == JOURNAL_MAX_IN_FLIGHT)
         return 0;
     uint64_t from = b->fetched_end > b->watermark ? b->fetched_end : b->watermark;
     struct journal_pos at = b->cursor;
@@ -1518,7 +1527,7 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
         if (st == REC_END) {
             if (at.block == j->head) {
                 b->cursor = at;
-                b->queued = b->npending; /* mount's count included numbers never stored */
+                b->queued = unfinished(b); /* mount's count included numbers never stored */
                 return 0;
             }
             at.block = (at.block + 1) % j->nblocks;

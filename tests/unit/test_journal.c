@@ -107,6 +107,41 @@ static void test_append_survives_remount(void **state)
     hal_flash_close(f);
 }
 
+/*
+ * Sales finished after one still out are held in the pending window until it finishes (the
+ * watermark only moves over a finished prefix), but they are not outstanding: a sale stored
+ * meanwhile is handed out. It was not: "queued <= npending" counted the finished ones as still
+ * out, so the lane waited for the first sale (a dead letter waiting for room in a full journal:
+ * for as long as another backend kept the journal full). queued counts what is not finished.
+ */
+static void test_sale_behind_one_still_out_is_handed_out(void **state)
+{
+    (void)state;
+    struct hal_flash *f = flash_ram_create(&small);
+    struct journal j;
+    mount_ok(&j, f);
+    struct journal_sale s[4];
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(append_n(&j, i), 0);
+        assert_int_equal(journal_next_sale(&j, 0, &s[i]), 1);
+    }
+    assert_int_equal(journal_next_sale(&j, 0, &s[3]), 0); /* the head: queued is exact now */
+    assert_int_equal(journal_sale_done(&j, 0, &s[1], NULL), 0);
+    assert_int_equal(journal_sale_done(&j, 0, &s[2], NULL), 0);
+    assert_int_equal(j.backends[0].queued, 1);
+    assert_int_equal(append_n(&j, 3), 0);
+    assert_int_equal(j.backends[0].queued, 2);
+    assert_int_equal(journal_next_sale(&j, 0, &s[3]), 1);
+    assert_string_equal(s[3].txn, "t00003");
+    assert_int_equal(journal_next_sale(&j, 0, &s[3]), 0);
+    assert_int_equal(j.backends[0].queued, 2); /* t00000 and t00003: the finished are not */
+    assert_int_equal(journal_sale_done(&j, 0, &s[0], NULL), 0);
+    assert_int_equal(j.backends[0].watermark, 3);
+    assert_int_equal(j.backends[0].queued, 1);
+    journal_unmount(&j);
+    hal_flash_close(f);
+}
+
 static void test_delivery_state_survives_remount(void **state)
 {
     (void)state;
@@ -1401,6 +1436,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_survives_remount),
         cmocka_unit_test(test_delivery_state_survives_remount),
+        cmocka_unit_test(test_sale_behind_one_still_out_is_handed_out),
         cmocka_unit_test(test_full_journal_refuses_then_recovers),
         cmocka_unit_test(test_bit_flip_is_reported_and_contained),
         cmocka_unit_test(test_damaged_header_inside_ring),
