@@ -1,7 +1,11 @@
-"""Drives the real tillsyncd over its real sockets, against the mock Glu API over HTTPS.
+"""Drives the real tillsyncd over its real sockets, against mock platform APIs over HTTPS.
 
-The mock stands in for the remote SaaS only: the daemon, its journal file and its sockets are
+The mocks stand in for the remote SaaS only: the daemon, its journal file and its sockets are
 the real ones, run as a separate process (under qemu-arm when cross-built).
+
+Env.start_mock() starts the Glu mock as env.mock on env.port (what most tests use);
+Env.add_mock(kind, ...) starts any tests/mock/<kind>_mock.py, as many as a test wants, each a Mock
+with its own port, state file, get() and post().
 """
 
 import argparse
@@ -19,9 +23,12 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MOCK = os.path.join(HERE, "..", "mock", "glu_mock.py")
-MAKE_CA = os.path.join(HERE, "..", "mock", "make_test_ca.sh")
+MOCK_DIR = os.path.join(HERE, "..", "mock")
+MOCK = os.path.join(MOCK_DIR, "glu_mock.py")
+MAKE_CA = os.path.join(MOCK_DIR, "make_test_ca.sh")
 API_KEY = "test-key-7f3a9c"
+SECRET_KEY = "test-secret-51d2e8"  # Gleantap's second key
+GLEANTAP_APP_ID = "app-test-42"
 
 
 def parse_args(extra=None):
@@ -72,11 +79,16 @@ class Env:
         self.mock = None
         self.daemon = None
         self.port = None
+        self.mocks = []  # those add_mock() started
         subprocess.run(["sh", MAKE_CA, os.path.join(self.dir, "tls")], check=True)
         self.key_file = os.path.join(self.dir, "glu.key")
         with open(self.key_file, "w") as f:
             f.write(API_KEY + "\n")
         os.chmod(self.key_file, 0o600)
+        self.secret_key_file = os.path.join(self.dir, "secret.key")
+        with open(self.secret_key_file, "w") as f:
+            f.write(SECRET_KEY + "\n")
+        os.chmod(self.secret_key_file, 0o600)
         self.pos_socket = os.path.join(self.dir, "pos.sock")
         self.ctl_socket = os.path.join(self.dir, "ctl.sock")
         self.config_path = os.path.join(self.dir, "tillsync.json")
@@ -84,21 +96,11 @@ class Env:
         self.ssl = ssl.create_default_context(cafile=os.path.join(self.dir, "tls", "ca.pem"))
         self.ssl.load_verify_locations(cafile=os.path.join(self.dir, "tls", "wrong-ca.pem"))
 
-    # ---- the mock API ----
+    # ---- the mock APIs ----
     def start_mock(self, cert="server"):
-        """cert "wrong-server": a certificate from a CA the daemon does not trust."""
-        tls = os.path.join(self.dir, "tls")
-        cmd = [sys.executable, MOCK, "--port", str(self.port or 0), "--cert",
-               os.path.join(tls, cert + ".pem"), "--key", os.path.join(tls, cert + ".key"),
-               "--api-key-file", self.key_file, "--state", os.path.join(self.dir, "mock.state"),
-               "--port-file", os.path.join(self.dir, "mock.port")]
-        port_file = os.path.join(self.dir, "mock.port")
-        if os.path.exists(port_file):
-            os.unlink(port_file)
-        self.mock = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-        wait_until(lambda: os.path.exists(port_file), 10, "mock to listen")
-        with open(port_file) as f:
-            self.port = int(f.read().strip())
+        """The Glu mock as self.mock on self.port (0 or unset: a free port).
+        cert "wrong-server": a certificate from a CA the daemon does not trust."""
+        self.mock, self.port = self.spawn_mock("glu", "mock", self.port or 0, cert)
 
     def kill_mock(self):
         self.mock.send_signal(signal.SIGKILL)
@@ -106,16 +108,48 @@ class Env:
         self.mock = None
 
     def mock_get(self, path):
-        url = "https://127.0.0.1:%d%s" % (self.port, path)
-        with urllib.request.urlopen(url, context=self.ssl, timeout=10) as r:
-            return json.loads(r.read())
+        return https_json(self.ssl, self.port, "GET", path)
 
     def mock_post(self, path, obj):
-        req = urllib.request.Request("https://127.0.0.1:%d%s" % (self.port, path),
-                                     data=json.dumps(obj).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, context=self.ssl, timeout=10) as r:
-            return json.loads(r.read() or b"null")
+        return https_json(self.ssl, self.port, "POST", path, obj)
+
+    def add_mock(self, kind, name=None, extra_args=(), cert="server"):
+        """Starts tests/mock/<kind>_mock.py ("glu", "gleantap", "givebutter") with this Env's CA
+        and keys (mock_args) plus extra_args, on a free port; stopped by close(). name (default:
+        kind) tells apart several mocks of one kind and names their files. Returns the Mock."""
+        mock = Mock(self, kind, name or kind, list(extra_args), cert)
+        self.mocks.append(mock)
+        mock.start()
+        return mock
+
+    def mock_args(self, kind):
+        """The credentials a mock of that kind checks: the same files a backend's config names."""
+        args = ["--api-key-file", self.key_file]
+        if kind == "gleantap":
+            args += ["--secret-key-file", self.secret_key_file, "--app-id", GLEANTAP_APP_ID]
+        return args
+
+    def spawn_mock(self, kind, files, port, cert="server", extra_args=()):
+        """A mock process listening on port (0: a free one) with its state in <files>.state;
+        returns it and its port once it listens."""
+        tls = os.path.join(self.dir, "tls")
+        port_file = os.path.join(self.dir, files + ".port")
+        cmd = [sys.executable, os.path.join(MOCK_DIR, kind + "_mock.py"), "--port", str(port),
+               "--cert", os.path.join(tls, cert + ".pem"),
+               "--key", os.path.join(tls, cert + ".key")]
+        cmd += self.mock_args(kind) + ["--state", os.path.join(self.dir, files + ".state"),
+                                       "--port-file", port_file] + list(extra_args)
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+
+        def listening():
+            if proc.poll() is not None:
+                raise AssertionError("%s mock exited with %s" % (kind, proc.returncode))
+            return os.path.exists(port_file)
+        wait_until(listening, 10, "%s mock to listen" % kind)
+        with open(port_file) as f:
+            return proc, int(f.read().strip())
 
     # ---- the daemon ----
     def write_config(self, **backend_overrides):
@@ -181,7 +215,7 @@ class Env:
         return False
 
     def close(self, ok):
-        for p in (self.daemon, self.mock):
+        for p in [self.daemon, self.mock] + [m.proc for m in self.mocks]:
             if p and p.poll() is None:
                 p.kill()
                 p.wait()
@@ -189,6 +223,42 @@ class Env:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print("work directory kept: %s" % self.dir)
+
+
+def https_json(context, port, method, path, obj=None):
+    data = None if obj is None else json.dumps(obj).encode()
+    req = urllib.request.Request("https://127.0.0.1:%d%s" % (port, path), data=data,
+                                 method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=context, timeout=10) as r:
+        return json.loads(r.read() or b"null")
+
+
+class Mock:
+    """A mock platform API that Env.add_mock() started. start() again after kill() restarts it on
+    the same port with the same state file (as after a crash of the platform)."""
+
+    def __init__(self, env, kind, name, extra_args, cert):
+        self.env, self.kind, self.name = env, kind, name
+        self.extra_args, self.cert = extra_args, cert
+        self.proc, self.port = None, 0
+
+    @property
+    def url(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.proc, self.port = self.env.spawn_mock(self.kind, self.name + "-mock", self.port,
+                                                   self.cert, self.extra_args)
+
+    def kill(self, sig=signal.SIGKILL):
+        self.proc.send_signal(sig)
+        self.proc.wait()
+
+    def get(self, path):
+        return https_json(self.env.ssl, self.port, "GET", path)
+
+    def post(self, path, obj):
+        return https_json(self.env.ssl, self.port, "POST", path, obj)
 
 
 class Pos:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# make_test_ca.sh OUTDIR — TLS material for tests against tests/mock/glu_mock.py.
+# make_test_ca.sh OUTDIR — TLS material for tests against the mocks in tests/mock/ (*_mock.py).
 #
 #   ca.pem ca.key                   test CA that clients trust (ca_file)
 #   server.pem server.key           server certificate for 127.0.0.1 and localhost, signed by ca
