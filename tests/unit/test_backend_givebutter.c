@@ -88,7 +88,8 @@ static const struct bt_case golden[] = {
        "{\"data\":[{\"id\":900,\"emails\":[{\"type\":\"personal\",\"value\":\"jane@example.com\"}]}"
        ","
        "{\"id\":\"120\",\"primary_email\":\"JANE@example.com\"},"
-       "{\"id\":35,\"emails\":[{\"type\":\"work\",\"value\":\"janet@example.com\"}]}],"
+       "{\"id\":35,\"emails\":[{\"type\":\"work\",\"value\":\"janet@example.com\"}]},"
+       "{\"id\":1000,\"emails\":[\"jane@example.com\"]}],"
        "\"links\":{\"next\":null},\"meta\":{}}",
        BACKEND_SEND, NULL},
       X_ACT("120", 200, CREATED_ACT, BACKEND_DONE, NULL)}},
