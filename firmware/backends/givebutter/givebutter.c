@@ -281,7 +281,10 @@ static enum backend_verdict post_activity(struct backend_job *job, struct http_r
     char path[BACKEND_ID_TEXT + 64];
     snprintf(path, sizeof path, "/v1/contacts/%s/activities", gs->contact_id);
     gs->step = GB_ACTIVITY;
-    return request(job, req, HTTP_POST, path, a, why, whylen);
+    enum backend_verdict v = request(job, req, HTTP_POST, path, a, why, whylen);
+    /* Only the backend may send it again, after looking: see http_request.no_replay. */
+    req->no_replay = 1;
+    return v;
 }
 
 static enum backend_verdict lookup_page(struct backend_job *job, struct http_request *req,
