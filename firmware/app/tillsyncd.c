@@ -138,12 +138,15 @@ static char *retry_dead(struct daemon *d, const char *backend)
     memset(&l, 0, sizeof l);
     journal_dead_letters(&d->journal, b, collect_dead, &l);
     unsigned requeued = 0, gone = 0, failed = 0;
+    uint64_t first = d->journal.next_seq;
     for (unsigned i = 0; i < l.n; i++) {
         int rc = journal_requeue(&d->journal, b, l.seq[i]);
         requeued += rc == 0;
         gone += rc == -ENOENT;
         failed += rc != 0 && rc != -ENOENT;
     }
+    /* Every backend delivers the copies; the others may have the sale already. */
+    delivery_copies_stored(d->delivery, first, d->journal.next_seq);
     log_info("%s: technician retry of dead letters: %u requeued, %u reclaimed, %u failed", backend,
              requeued, gone, failed);
     snprintf(buf, sizeof buf, "{\"requeued\":%u,\"reclaimed\":%u,\"failed\":%u,\"more\":%u}",

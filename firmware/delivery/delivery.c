@@ -74,6 +74,11 @@ struct delivery {
     /* Sales below this were stored by an earlier run: one may have reached a platform just
      * before a crash or power cut kept its mark from the journal (backend_job.in_doubt). */
     uint64_t first_seq_this_run;
+    /* Copies stored in this run (delivery_copies_stored), as ranges of seqs: in doubt too. */
+    struct {
+        uint64_t lo, hi;
+    } copies[8];
+    unsigned ncopies;
     CURLM *multi;
     struct lane lanes[DELIVERY_MAX_BACKENDS];
     unsigned nlanes;
@@ -118,6 +123,14 @@ static void slot_clear(struct slot *s)
     s->state = SLOT_FREE;
 }
 
+static int is_copy(const struct delivery *d, uint64_t seq)
+{
+    for (unsigned i = 0; i < d->ncopies; i++)
+        if (seq >= d->copies[i].lo && seq < d->copies[i].hi)
+            return 1;
+    return 0;
+}
+
 /* Takes the lane's next sale out of the journal into a free slot. Returns 1 if there was one. */
 static int slot_fill(struct delivery *d, struct lane *l, struct slot *s)
 {
@@ -153,8 +166,38 @@ static int slot_fill(struct delivery *d, struct lane *l, struct slot *s)
                                   .sale_state = sale_state,
                                   .sale = s->sale_json,
                                   .ref = s->ref,
-                                  .in_doubt = js.seq < d->first_seq_this_run};
+                                  .in_doubt = js.seq < d->first_seq_this_run || is_copy(d, js.seq)};
     return 1;
+}
+
+void delivery_copies_stored(struct delivery *d, uint64_t lo, uint64_t hi)
+{
+    if (lo >= hi)
+        return;
+    /* Ranges every backend has passed are done with; the rest are kept. */
+    uint64_t passed = UINT64_MAX;
+    for (unsigned i = 0; i < d->nlanes; i++)
+        if (d->journal->backends[d->lanes[i].index].watermark < passed)
+            passed = d->journal->backends[d->lanes[i].index].watermark;
+    unsigned n = 0;
+    for (unsigned i = 0; i < d->ncopies; i++)
+        if (d->copies[i].hi > passed)
+            d->copies[n++] = d->copies[i];
+    d->ncopies = n;
+    if (n == sizeof d->copies / sizeof *d->copies) {
+        /* Full: one range over them all. The sales between go out in doubt too, which costs a
+         * look-up, never a duplicate. */
+        for (unsigned i = 1; i < n; i++) {
+            if (d->copies[i].lo < d->copies[0].lo)
+                d->copies[0].lo = d->copies[i].lo;
+            if (d->copies[i].hi > d->copies[0].hi)
+                d->copies[0].hi = d->copies[i].hi;
+        }
+        d->ncopies = 1;
+    }
+    d->copies[d->ncopies].lo = lo;
+    d->copies[d->ncopies].hi = hi;
+    d->ncopies++;
 }
 
 static void finish(struct delivery *d, struct slot *s, const char *dead_reason)

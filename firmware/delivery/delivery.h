@@ -46,6 +46,10 @@ int delivery_wait(struct delivery *d, struct pollfd *fds, unsigned nfds, int tim
 void delivery_run(struct delivery *d);
 /* The network may be back: every backend waiting out a network backoff tries again now. */
 void delivery_wake(struct delivery *d);
+/* The sales stored from seq lo up to hi (excluded) are copies of sales stored before (a
+ * technician's retry-dead): a backend may have the original already, so they go out in doubt
+ * (backend_job.in_doubt), which lets a backend without an idempotency key look before it sends. */
+void delivery_copies_stored(struct delivery *d, uint64_t lo, uint64_t hi);
 /* Writes pending delivery marks now. */
 int delivery_flush(struct delivery *d);
 

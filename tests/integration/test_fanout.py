@@ -442,6 +442,32 @@ def scenario_dead_while_full(env):
             % (len(fill), log_count(env, "could not write the dead letter"), counts))
 
 
+def scenario_retry_dead_once_everywhere(env):
+    """A technician's retry-dead for one backend stores the sale again, and every backend
+    delivers the new record. Glu and Gleantap recognise the reference; Givebutter has no
+    idempotency key, so it must treat the copy as in doubt (look the activity up first), or the
+    sale it already had is created a second time there."""
+    mocks = start_all(env)
+    mocks["glu"].post("/_mock/fault", {"mode": "422", "count": 1})
+    pos = Pos(env.pos_socket)
+    txns = ["RD%03d" % i for i in range(3)]
+    submit(pos, [sale(t, i) for i, t in enumerate(txns)], {})
+    wait_until(lambda: all_drained(env), 60, "the sales everywhere (one dead on Glu)", 0.1)
+    assert backends(env)["glu"]["dead_letter"] == 1, backends(env)["glu"]
+    out = env.ctl("retry-dead", "glu")
+    assert out.returncode == 0 and json.loads(out.stdout)["requeued"] == 1, (out.stdout,
+                                                                             out.stderr)
+    more = ["RD%03d" % i for i in range(3, 6)]  # sales after the copy: sent as usual
+    submit(pos, [sale(t, i) for i, t in enumerate(more, 3)], {})
+    pos.close()
+    wait_until(lambda: all_drained(env), 60, "the requeued sale everywhere", 0.1)
+    counts = {n: exactly_once(m, txns + more) for n, m in mocks.items()}
+    lookups = [r["path"] for r in mocks["givebutter"].get("/_mock/requests")
+               if r["method"] == "GET" and r["path"].split("?")[0].endswith("/activities")]
+    return ("1 sale dead on Glu, sent again by retry-dead to every backend: exactly once on each "
+            "(%s); Givebutter looked its activities up %d time(s)" % (counts, len(lookups)))
+
+
 def scenario_shared_host(env):
     """Two accounts on one platform: two Glu backends at the same host and port, 8 in flight
     each. libcurl's per-host connection limit is shared by every transfer to that host; set to
@@ -472,7 +498,8 @@ def scenario_shared_host(env):
 
 
 SCENARIOS = [scenario_outage, scenario_wrap, scenario_paused_and_slow, scenario_eight_full,
-             scenario_dead_while_full, scenario_shared_host]
+             scenario_dead_while_full, scenario_retry_dead_once_everywhere,
+             scenario_shared_host]
 
 if __name__ == "__main__":
     sys.exit(run_scenarios(SCENARIOS, lambda env: None))
