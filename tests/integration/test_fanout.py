@@ -266,9 +266,15 @@ def scenario_wrap(env):
     counts = {n: exactly_once(m, everything) for n, m in mocks.items()}
     st = env.status()
     assert st["intake"]["accepted"] == len(everything), st["intake"]
-    return ("%d sales of %d bytes through a %d-byte journal; %d taken while Givebutter was down "
-            "until the journal was full (its queued then: %d; then retry:true); exactly once on "
-            "each: %s" % (len(everything), body, size, len(down), full_st["queued"], counts))
+    # The ring went round: every block was reused (erase counts from tillsyncctl verify).
+    env.kill_daemon(sig=15)
+    out = env.ctl("verify")
+    wear = [line for line in out.stdout.splitlines() if line.startswith("wear")]
+    assert wear and int(wear[0].split("min ")[1].split(",")[0]) >= 2, out.stdout
+    return ("%d sales of %d bytes through a %d-byte journal (%s); %d taken while Givebutter was "
+            "down until the journal was full (its queued then: %d; then retry:true); exactly "
+            "once on each: %s" % (len(everything), body, size, wear[0].split(": ", 1)[1],
+                                  len(down), full_st["queued"], counts))
 
 
 def scenario_paused_and_slow(env):
