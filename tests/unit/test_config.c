@@ -334,7 +334,6 @@ static void test_refusals(void **state)
         {"backends.0.base_url", "\"api.glu.io\"", "backends[0].base_url:", 0},
         {"backends.0.base_url", NULL, "backends[0].base_url:", 0},
         {"backends.0.kind", "\"gleantap\"", "backends[0].kind:", 0},
-        {"backends.0.kind", "\"givebutter\"", "backends[0].kind:", 0},
         {"backends.0.kind", "\"stripe\"", "backends[0].kind:", 0},
         {"backends.0.kind", "\"GLU\"", "backends[0].kind:", 0},
         {"backends.0.kind", NULL, "backends[0].kind:", 0},
