@@ -333,9 +333,10 @@ static void test_refusals(void **state)
         {"backends.0.base_url", "\"ftp://api.glu.io\"", "backends[0].base_url:", 0},
         {"backends.0.base_url", "\"api.glu.io\"", "backends[0].base_url:", 0},
         {"backends.0.base_url", NULL, "backends[0].base_url:", 0},
-        {"backends.0.kind", "\"gleantap\"", "backends[0].kind:", 0},
-        {"backends.0.kind", "\"givebutter\"", "backends[0].kind:", 0},
-        {"backends.0.kind", "\"stripe\"", "backends[0].kind:", 0},
+        {"backends.0.kind", "\"stripe\"", "backends[0].kind: must be", 0},
+        /* another kind's key: each backend knows only its own */
+        {"backends.0.app_id", "\"app-1\"", "backends[0].app_id: unknown key", 1},
+        {"backends.0.secret_key_file", "\"/etc/k\"", "backends[0].secret_key_file: unknown key", 1},
         {"backends.0.kind", "\"GLU\"", "backends[0].kind:", 0},
         {"backends.0.kind", NULL, "backends[0].kind:", 0},
         {"backends.0.name", NULL, "backends[0].name:", 0},
@@ -376,7 +377,7 @@ static void test_later_backend_errors(void **state)
     (void)state;
     /* errors in a second backend, after the first's secret was read */
     static const char *const second[][3] = {
-        {"kind", "\"gleantap\"", "backends[1].kind:"},
+        {"kind", "\"stripe\"", "backends[1].kind: must be"},
         {"colour", "\"red\"", "backends[1].colour: unknown key"},
         {"base_url", "\"http://x\"", "backends[1].base_url:"},
     };
