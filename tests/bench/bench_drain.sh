@@ -257,7 +257,7 @@ EOF
         echo "  RESTART=1: the daemon restarts: the backlog is from an earlier run (in doubt)"
         stop_daemon
         start_daemon
-        delivered0=0
+        delivered0=$(status_field delivered)
     fi
 
     echo "(a) starting nginx; the daemon drains the backlog..."

@@ -52,7 +52,7 @@ GB_CONTACT = {"id": GIVEBUTTER_ID, "type": "individual", "prefix": None, "first_
               "is_email_subscribed": False, "is_phone_subscribed": False,
               "is_address_subscribed": False, "archived_at": None,
               "created_at": "2026-04-01T09:00:00Z", "updated_at": "2026-04-01T09:00:00Z"}
-GB_ACTIVITY = {"id": "9a1f0c3e-0000-4000-8000-000000001001", "type": "note", "source": "api",
+GB_ACTIVITY = {"id": "80001", "type": "note", "source": "api",
                "data": "", "resource": None, "resource_type": None,
                "occurred_at": "2026-04-07T09:45:00Z", "created_at": "2026-04-07T09:45:01Z",
                "updated_at": "2026-04-07T09:45:01Z", "created_by": None}
@@ -111,9 +111,10 @@ def gleantap_cached(s):
 
 def givebutter_cached(s):
     ref = "%s:%s" % (TERMINAL, s["txn"])
+    amount = "%s %d.%02d" % (s["currency"], s["total"] // 100, s["total"] % 100)
     return [("POST", "/v1/contacts/%d/activities" % GIVEBUTTER_ID,
-             j({"type": "note", "subject": "Purchase %s" % ref,
-                "note": "%d.%02d %s" % (s["total"] // 100, s["total"] % 100, s["currency"]),
+             j({"type": "note", "subject": "POS sale %s" % ref,
+                "note": "%s, source till, ref %s" % (amount, ref),
                 "occurred_at": utc(s["at"]), "timezone": "+01:00"}))]
 
 
@@ -315,7 +316,9 @@ def report(kind, d):
     # Every contact was resolved in the warm-up: a contact request in the drain is a cache miss
     # (the cache is direct-mapped: customers whose keys share a slot evict each other).
     hits = sales - drain["misses"]
-    cached = (drain["requests"] - drain["contact"] - drain["lookups"]) / max(hits, 1)
+    # ... and it recorded the sale too: once, as every answer is a 2xx.
+    cached = (drain["requests"] - drain["lookups"] - drain["contact"] - drain["misses"]) \
+        / max(hits, 1)
     overall = (drain["requests"] - drain["lookups"]) / sales
     print("(a) requests per sale, in-doubt look-ups aside (%d): %.3f; %.3f for the %d sales whose "
           "contact was cached (%d missed the cache: %d contact requests)"
