@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --platform) PLATFORM=${2:?--platform needs glu, gleantap, givebutter or all}; shift 2 ;;
         --platform=*) PLATFORM=${1#--platform=}; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench_drain.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -171,8 +171,7 @@ stop_nginx() {
     NGINX_PID=
 }
 wait_nginx() {  # up when a TLS handshake succeeds (any answer, 404 included)
-    local i
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         curl -s -o /dev/null --cacert "$CA" "$URL/_bench_up" && return 0
         sleep 0.05
     done
@@ -185,8 +184,7 @@ log_lines() { wc -l <"$NG_LOG"; }
 start_daemon() {
     "$DAEMON" --config "$CFG" >>"$D/daemon.log" 2>&1 &
     DAEMON_PID=$!
-    local i
-    for i in $(seq 200); do
+    for _ in $(seq 200); do
         "$CTL" --config "$CFG" status --json >/dev/null 2>&1 && return 0
         kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$D/daemon.log" >&2; exit 1; }
         sleep 0.05
