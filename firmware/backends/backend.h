@@ -40,6 +40,11 @@ struct http_request {
     /* The path names no object (no id in it, e.g. POST /contacts): a 404 or 405 there says the
      * base_url (or the platform's API) is wrong, which no sale can be blamed for. */
     int fixed_endpoint;
+    /* Never to be sent twice unless the backend asks: it goes on a connection of its own. libcurl
+     * silently sends a request again on a new connection when a reused one dies before any byte
+     * of the answer (curl 7.88 has no switch for it), which for a POST the platform may already
+     * have applied is a duplicate the backend never hears of. Costs a TLS handshake. */
+    int no_replay;
 };
 
 /* Sets up *r as an empty request of that method and path (printf-style); headers and body come

@@ -211,6 +211,7 @@ static void send_request(struct delivery *d, struct slot *s)
     s->sent_headers = h;
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->sent_headers);
+    curl_easy_setopt(s->easy, CURLOPT_FRESH_CONNECT, s->req.no_replay ? 1L : 0L);
     if (s->req.method == HTTP_POST) {
         curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->req.body ? s->req.body : "");
         curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE,
