@@ -301,6 +301,8 @@ static const struct bt_case answers[] = {
       "be saved"),
     E("event: status error beside result success", 200,
       "{\"result\":\"success\",\"status\":\"error\"}", BACKEND_RETRY, "answered \"error\""),
+    E("event: result error beside status success", 200,
+      "{\"status\":\"success\",\"result\":\"failed\"}", BACKEND_RETRY, "answered \"failed\""),
     E("event: an empty object", 200, "{}", BACKEND_RETRY, "without \"result\": \"success\""),
     E("event: a captive portal's 200", 200, "<html>Welcome</html>", BACKEND_RETRY,
       "not a JSON object"),

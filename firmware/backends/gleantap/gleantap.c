@@ -253,8 +253,12 @@ static int contact_id(const cJSON *v, char *id, size_t cap, char *what, size_t w
                 snprintf(what, whatlen, "a string with spaces or control characters");
                 return 0;
             }
-        if (len == 0 || len >= cap) {
-            snprintf(what, whatlen, len ? "longer than %zu bytes" : "empty", cap - 1);
+        if (len == 0) {
+            snprintf(what, whatlen, "empty");
+            return 0;
+        }
+        if (len >= cap) {
+            snprintf(what, whatlen, "longer than %zu bytes", cap - 1);
             return 0;
         }
         memcpy(id, p, len + 1);
@@ -285,7 +289,8 @@ static enum backend_verdict answered(struct backend_job *job, const struct http_
                (result && strcmp(result, "success") != 0)) {
         /* Undocumented (the seed's failures are 400s): perhaps the sale, perhaps the account or
          * a passing fault. The sale is kept and Gleantap's message shown (see the README). */
-        snprintf(why, whylen, "Gleantap answered \"%s\": %.160s", status ? status : result,
+        snprintf(why, whylen, "Gleantap answered \"%s\": %.160s",
+                 status && strcmp(status, "success") != 0 ? status : result,
                  message ? message : "(no message)");
     } else if (gs->step == 0 && !status) {
         snprintf(why, whylen, "answer without \"status\": \"success\"");
