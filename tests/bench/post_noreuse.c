@@ -1,12 +1,14 @@
 /*
  * post_noreuse: the "libcurl without connection reuse" baseline of bench_drain.sh.
  *
- *   post_noreuse URL CA_FILE API_KEY_FILE COUNT [TERMINAL]
+ *   post_noreuse CA_FILE REQUESTS_FILE
  *
- * Sequentially POSTs COUNT Glu-style activities (one per sale, the same JSON shape and size as
- * tillsyncd's POST /activities) to URL, each on a brand-new easy handle: a new TCP connection and
- * a full TLS handshake per request (no connection cache, no TLS session cache shared between
- * handles), certificate verified against CA_FILE. Every answer must be 2xx. Prints one line:
+ * Sends REQUESTS_FILE's requests in order, one a line: METHOD, URL, the body ("-": none) and
+ * its header lines, separated by tabs (drain_platforms.py writes them: the requests of a sale
+ * with a cached contact, as tillsyncd builds them for that platform). Each goes on a brand-new
+ * easy handle: a new TCP connection and a full TLS handshake per request (no connection cache,
+ * no TLS session cache shared between handles), certificate verified against CA_FILE. Every
+ * answer must be 2xx. Prints one line:
  *
  *   requests N elapsed_s S rate R
  *
@@ -35,36 +37,33 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s URL CA_FILE API_KEY_FILE COUNT [TERMINAL]\n", argv[0]);
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s CA_FILE REQUESTS_FILE\n", argv[0]);
         return 2;
     }
-    const char *url = argv[1], *ca = argv[2], *term = argc > 5 ? argv[5] : "T042";
-    long count = strtol(argv[4], NULL, 10);
-    char key[512] = "";
-    FILE *kf = fopen(argv[3], "r");
-    if (!kf || !fgets(key, sizeof key, kf)) {
-        fprintf(stderr, "post_noreuse: cannot read %s\n", argv[3]);
+    const char *ca = argv[1];
+    FILE *in = fopen(argv[2], "r");
+    if (!in) {
+        fprintf(stderr, "post_noreuse: cannot read %s\n", argv[2]);
         return 2;
     }
-    fclose(kf);
-    key[strcspn(key, "\r\n")] = '\0';
-    char keyhdr[600];
-    snprintf(keyhdr, sizeof keyhdr, "x-api-key: %s", key);
-
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, "Accept: application/json");
-    h = curl_slist_append(h, keyhdr);
-
+    static char line[1 << 16];
+    long count = 0;
     double t0 = now_s();
-    for (long i = 0; i < count; i++) {
-        char body[512];
-        snprintf(body, sizeof body,
-                 "{\"contact\":1001,\"type\":\"Purchase\",\"source\":\"till\","
-                 "\"happenedAt\":\"2026-04-07T10:%02ld:%02ldZ\",\"spend\":%ld,"
-                 "\"currencyCode\":\"GBP\",\"externalReference\":\"%s:N%06ld\"}",
-                 (i / 60) % 60, i % 60, 100 + (i * 7919) % 19900, term, i);
+    while (fgets(line, sizeof line, in)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *save = NULL;
+        const char *method = strtok_r(line, "\t", &save);
+        const char *url = strtok_r(NULL, "\t", &save);
+        const char *body = strtok_r(NULL, "\t", &save);
+        if (!method || !url || !body) {
+            fprintf(stderr, "post_noreuse: line %ld: METHOD, URL and body expected\n", count + 1);
+            return 2;
+        }
+        struct curl_slist *h = NULL;
+        for (const char *hd; (hd = strtok_r(NULL, "\t", &save));)
+            h = curl_slist_append(h, hd);
         CURL *e = curl_easy_init(); /* a new handle each time: nothing carried over */
         if (!e) {
             fprintf(stderr, "post_noreuse: curl_easy_init failed\n");
@@ -72,8 +71,11 @@ int main(int argc, char **argv)
         }
         curl_easy_setopt(e, CURLOPT_URL, url);
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        if (strcmp(body, "-") != 0) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        }
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(e, CURLOPT_CAINFO, ca);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -87,15 +89,17 @@ int main(int argc, char **argv)
         long status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_cleanup(e);
+        curl_slist_free_all(h);
+        count++;
         if (rc != CURLE_OK || status < 200 || status > 299) {
-            fprintf(stderr, "post_noreuse: request %ld: %s, HTTP %ld\n", i, curl_easy_strerror(rc),
-                    status);
+            fprintf(stderr, "post_noreuse: request %ld (%s %s): %s, HTTP %ld\n", count, method, url,
+                    curl_easy_strerror(rc), status);
             return 1;
         }
     }
+    fclose(in);
     double el = now_s() - t0;
     printf("requests %ld elapsed_s %.3f rate %.1f\n", count, el, count / el);
-    curl_slist_free_all(h);
     curl_global_cleanup();
     return 0;
 }
