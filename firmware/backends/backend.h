@@ -40,10 +40,10 @@ struct http_request {
     /* The path names no object (no id in it, e.g. POST /contacts): a 404 or 405 there says the
      * base_url (or the platform's API) is wrong, which no sale can be blamed for. */
     int fixed_endpoint;
-    /* Never to be sent twice unless the backend asks: it goes on a connection of its own. libcurl
-     * silently sends a request again on a new connection when a reused one dies before any byte
-     * of the answer (curl 7.88 has no switch for it), which for a POST the platform may already
-     * have applied is a duplicate the backend never hears of. Costs a TLS handshake. */
+    /* Never to be sent twice unless the backend asks: libcurl's own resend of a request whose
+     * reused connection died before the answer is refused, and the request ends unanswered
+     * (unanswered() is called; the connection pool is kept). For a POST the platform may have
+     * applied and cannot recognise again. */
     int no_replay;
 };
 

@@ -36,6 +36,7 @@ struct slot {
     struct backend_job job;
     struct http_request req;
     struct curl_slist *sent_headers; /* the engine's and the request's, for the transfer */
+    unsigned sends;                  /* times libcurl was about to send the request this transfer */
     char resp[RESPONSE_MAX + 1];
     char dead_why[256];
     size_t resp_len;
@@ -264,6 +265,24 @@ static void back_off(struct delivery *d, struct lane *l, int64_t retry_after_s, 
     l->next_attempt_ms = clock_mono_ms() + delay;
 }
 
+/*
+ * libcurl sends a request again on a new connection, on its own, when a reused connection dies
+ * before any byte of the answer (7.88 has no option against it). For a request the platform may
+ * already have applied and cannot recognise (no_replay), that is a duplicate the backend never
+ * hears of: the second send is refused here instead, so the transfer fails like any unanswered
+ * request and the backend looks before it sends again. Connections stay reused.
+ */
+static int before_send(void *userp, char *primary_ip, char *local_ip, int primary_port,
+                       int local_port)
+{
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    struct slot *s = userp;
+    return ++s->sends > 1 && s->req.no_replay ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 static void send_request(struct delivery *d, struct slot *s)
 {
     char url[sizeof s->lane->bc->base_url + BACKEND_PATH_MAX];
@@ -280,7 +299,7 @@ static void send_request(struct delivery *d, struct slot *s)
     s->sent_headers = h;
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->sent_headers);
-    curl_easy_setopt(s->easy, CURLOPT_FRESH_CONNECT, s->req.no_replay ? 1L : 0L);
+    s->sends = 0;
     if (s->req.method == HTTP_POST) {
         curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->req.body ? s->req.body : "");
         curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE,
@@ -615,6 +634,8 @@ static int lane_init(struct lane *l, const struct backend_config *bc, unsigned i
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
         curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, before_send);
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, s);
     }
     CURL *p = l->probe = easy_new(bc);
     if (!p)
