@@ -66,7 +66,8 @@ int http_query_escape(char *out, size_t cap, const char *s);
 
 struct http_answer {
     long status;      /* 100 ... 599 */
-    const char *body; /* NUL-terminated, at most the engine's RESPONSE_MAX bytes of it */
+    const char *body; /* NUL-terminated, at most backend_ops.response_max bytes of it */
+    int cut;          /* the body was longer: its tail was dropped (it will not parse) */
 };
 
 enum anonymous_policy {
@@ -128,6 +129,9 @@ struct backend_ops {
      * key is refused, named, by the loader. */
     const char *const *keys;
     size_t conf_size, state_size, sale_state_size;
+    /* The longest answer body the backend reads (a page of a list); 0: 16 KiB. Allocated per
+     * sale slot at start, so it bounds RAM, and a longer answer arrives cut (http_answer.cut). */
+    size_t response_max;
     /* Parses the backend's own keys from its JSON object into conf (conf_size bytes, zeroed).
      * Errors through conf_fail() and friends, which name the key. Returns 0 or -1. */
     int (*configure)(struct backend_config *bc, void *conf, const cJSON *obj, struct conf_ctx *c);

@@ -10,10 +10,10 @@
 #include "clock.h"
 #include "log.h"
 
-#define RESPONSE_MAX     16384
-#define BACKOFF_FLOOR_MS 250  /* full jitter, but never a burst: at most 4 attempts a second */
-#define MARK_BATCH       64   /* deliveries per mark record, at most */
-#define MARK_DELAY_MS    1000 /* and a mark at least this soon after a delivery */
+#define RESPONSE_DEFAULT 16384 /* a backend may ask for more (backend_ops.response_max) */
+#define BACKOFF_FLOOR_MS 250   /* full jitter, but never a burst: at most 4 attempts a second */
+#define MARK_BATCH       64    /* deliveries per mark record, at most */
+#define MARK_DELAY_MS    1000  /* and a mark at least this soon after a delivery */
 
 enum slot_state {
     SLOT_FREE,
@@ -37,7 +37,9 @@ struct slot {
     struct http_request req;
     struct curl_slist *sent_headers; /* the engine's and the request's, for the transfer */
     unsigned sends;                  /* times libcurl was about to send the request this transfer */
-    char resp[RESPONSE_MAX + 1];
+    char *resp; /* the answer's body: response_max + 1 bytes, allocated at start */
+    size_t resp_max;
+    int resp_cut; /* the answer was longer than resp_max: its tail was dropped */
     char dead_why[256];
     size_t resp_len;
 };
@@ -105,7 +107,8 @@ static uint32_t rnd(struct delivery *d)
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct slot *s = userp;
-    size_t n = size * nmemb, room = RESPONSE_MAX - s->resp_len;
+    size_t n = size * nmemb, room = s->resp_max - s->resp_len;
+    s->resp_cut |= n > room;
     memcpy(s->resp + s->resp_len, data, n < room ? n : room); /* a huge answer's tail: dropped */
     s->resp_len += n < room ? n : room;
     s->resp[s->resp_len] = '\0';
@@ -288,6 +291,7 @@ static void send_request(struct delivery *d, struct slot *s)
     char url[sizeof s->lane->bc->base_url + BACKEND_PATH_MAX];
     snprintf(url, sizeof url, "%s%s", s->lane->bc->base_url, s->req.path);
     s->resp_len = 0;
+    s->resp_cut = 0;
     s->resp[0] = '\0';
     /* The engine's headers, then the backend's (its authentication among them). */
     curl_slist_free_all(s->sent_headers);
@@ -467,7 +471,8 @@ enum backend_verdict delivery_decide(const struct backend_ops *ops, struct backe
     enum backend_verdict v = ops->answer(job, sent, ans, next, what, sizeof what);
     if (v != BACKEND_UNCLAIMED) {
         if (v == BACKEND_RETRY || v == BACKEND_PAUSE || (v == BACKEND_DEAD && what[0] == '\0'))
-            snprintf(why, whylen, "HTTP %ld from %s: %s", status, req, what[0] ? what : "refused");
+            snprintf(why, whylen, "HTTP %ld from %s: %s%s", status, req, what[0] ? what : "refused",
+                     ans->cut ? " (the answer was longer than this backend reads, and cut)" : "");
         else
             snprintf(why, whylen, "%s", what);
         one_line(why);
@@ -554,7 +559,7 @@ static void completed(struct delivery *d, struct slot *s, CURLcode result)
         snprintf(l->last_error, sizeof l->last_error, "HTTP %ld from %s", status, req);
     char why[512];
     struct http_request next = {.body = NULL};
-    struct http_answer ans = {status, s->resp};
+    struct http_answer ans = {status, s->resp, s->resp_cut};
     enum backend_verdict v =
         delivery_decide(l->ops, &s->job, &s->req, &ans, &next, why, sizeof why);
     if (v == BACKEND_RETRY || v == BACKEND_PAUSE) {
@@ -623,8 +628,11 @@ static int lane_init(struct lane *l, const struct backend_config *bc, unsigned i
         CURL *e = s->easy = easy_new(bc);
         s->lane = l;
         s->job.sale_state = calloc(1, l->ops->sale_state_size ? l->ops->sale_state_size : 1);
-        if (!e || !s->job.sale_state)
+        s->resp_max = l->ops->response_max ? l->ops->response_max : RESPONSE_DEFAULT;
+        s->resp = malloc(s->resp_max + 1);
+        if (!e || !s->job.sale_state || !s->resp)
             return -1;
+        s->resp[0] = '\0';
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, bc->timeout_s < 10 ? bc->timeout_s : 10L);
         curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         /* HTTP/2 when the server offers it; new transfers wait to share its one connection. */
@@ -690,6 +698,7 @@ void delivery_free(struct delivery *d)
                 curl_multi_remove_handle(d->multi, s->easy);
             slot_clear(s);
             free(s->job.sale_state);
+            free(s->resp);
             curl_easy_cleanup(s->easy);
         }
         free(l->slots);

@@ -146,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                "the sale does not start with its contact");
 
     /* Step 0: the contact. */
-    struct http_answer ans = {status[0], body[0]};
+    struct http_answer ans = {status[0], body[0], 0};
     v = delivery_decide(glu, &job, &req, &ans, &next, why, sizeof why);
     check_verdict(v, &next, why);
     int64_t id = 0;
@@ -182,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Step 1: the activity. */
     why[0] = '\0';
-    ans = (struct http_answer){status[1], body[1]};
+    ans = (struct http_answer){status[1], body[1], 0};
     v = delivery_decide(glu, &job, &req, &ans, &next, why, sizeof why);
     check_verdict(v, &next, why);
     http_request_clear(&req);

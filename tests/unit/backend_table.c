@@ -165,7 +165,7 @@ enum backend_verdict bt_job_answer(struct bt_job *j, long status, const char *bo
     enum backend_verdict v = BACKEND_RETRY;
     why[0] = '\0';
     if (status != BT_NO_ANSWER) {
-        struct http_answer ans = {status, body ? body : ""};
+        struct http_answer ans = {status, body ? body : "", 0};
         v = delivery_decide(ops, &j->job, &j->req, &ans, &next, why, whylen);
     }
     if (v == BACKEND_RETRY) {

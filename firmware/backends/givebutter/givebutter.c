@@ -606,6 +606,9 @@ const struct backend_ops backend_givebutter = {
     .conf_size = sizeof(struct gb_conf),
     .state_size = sizeof(struct gb_state),
     .sale_state_size = sizeof(struct gb_sale),
+    /* A page of 20 activities, each with its transaction resource and line items: the engine's
+     * 16 KiB would cut real pages, and a cut page never parses. */
+    .response_max = 128 * 1024,
     .configure = gb_configure,
     .start = gb_start,
     .answer = gb_answer,
