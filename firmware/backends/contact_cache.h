@@ -2,7 +2,7 @@
  * Contact ids already resolved on a platform, so a backlog of one regular's sales does not ask
  * for the same contact again and again: a helper a backend may own (in its state). Fixed size,
  * 64 sets of 8 ways, least recently used replaced (direct-mapped, 19 of a hundred regulars
- * shared a slot; with 4 ways, 5 of Givebutter's hundred shared a set, and a shop's round of
+ * shared a slot; with 4 ways, 5 of one platform's hundred shared a set, and a shop's round of
  * regulars then missed on every sale of those five: LRU thrashes a set visited in a cycle
  * larger than its ways), keyed by a SHA-256 of the exact identity the
  * backend asked with (so any new detail misses the cache and goes out), ids kept as text. A stale

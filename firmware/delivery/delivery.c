@@ -65,6 +65,7 @@ struct lane {
     uint64_t probe_due_ms;
     uint64_t next_attempt_ms;
     unsigned attempts;
+    unsigned probe_turn; /* the slot to try first while failing */
     char last_error[256];
     char last_dead[512]; /* why the last dead-lettered sale was refused */
     uint64_t skipped;
@@ -428,18 +429,20 @@ static void lane_run(struct delivery *d, struct lane *l, uint64_t now)
         /* One probe at a time, when the backoff says so. */
         if (now < l->next_attempt_ms || in_flight(l))
             return;
-        for (unsigned i = 0; i < l->nslots; i++)
-            if (l->slots[i].state == SLOT_READY) {
-                send_request(d, &l->slots[i]);
+        /* Each slot in turn, a waiting sale or a new one: a sale whose answers are never
+         * understood (a page always cut, an error a 2xx keeps naming) must not be the only one
+         * ever tried while the others wait behind it. */
+        for (unsigned k = 0; k < l->nslots; k++) {
+            unsigned i = (l->probe_turn + k) % l->nslots;
+            struct slot *s = &l->slots[i];
+            if (s->state == SLOT_FREE && slot_fill(d, l, s))
+                start_sale(d, s);
+            if (s->state == SLOT_READY) {
+                l->probe_turn = i + 1;
+                send_request(d, s);
                 return;
             }
-        for (unsigned i = 0; i < l->nslots; i++)
-            if (l->slots[i].state == SLOT_FREE && slot_fill(d, l, &l->slots[i])) {
-                start_sale(d, &l->slots[i]);
-                if (l->slots[i].state == SLOT_READY)
-                    send_request(d, &l->slots[i]);
-                return;
-            }
+        }
         return;
     }
     for (unsigned i = 0; i < l->nslots && !l->failing; i++) {
@@ -452,12 +455,53 @@ static void lane_run(struct delivery *d, struct lane *l, uint64_t now)
     }
 }
 
-/* Not a line break in logs or status, whatever a server sent. */
-static void one_line(char *text)
+static int email_char(char c)
 {
-    for (char *p = text; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
+    return c && !strchr(" \t\"'<>(),;:[]{}", c);
+}
+
+/*
+ * A reason goes to logs, status and the dead letter, and may quote a server's answer, which may
+ * quote the customer ("jane@example.com is invalid"). So it is made one line (whatever a server
+ * sent), and what looks like an email address (a token with an @) or a phone number (a run of
+ * digits, spaces and +, holding 7 digits or more) is replaced.
+ */
+static void reason_text(char *text)
+{
+    char out[1024];
+    size_t n = 0, len = strlen(text), i = 0;
+    while (i < len && n < sizeof out - 16) {
+        size_t end = i;
+        if (strchr("0123456789+", text[i])) {
+            unsigned digits = 0;
+            for (; end < len && strchr("0123456789+ ", text[end]); end++)
+                digits += text[end] != '+' && text[end] != ' ';
+            while (end > i && text[end - 1] == ' ')
+                end--;
+            if (digits >= 7) {
+                n += (size_t)snprintf(out + n, sizeof out - n, "<number>");
+                i = end;
+                continue;
+            }
+            end = i;
+        }
+        while (end < len && email_char(text[end]))
+            end++;
+        if (end > i && memchr(text + i, '@', end - i)) {
+            n += (size_t)snprintf(out + n, sizeof out - n, "<email>");
+            i = end;
+            continue;
+        }
+        if (end == i)
+            end = i + 1;
+        for (; i < end && n < sizeof out - 1; i++)
+            out[n++] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? ' ' : text[i];
+    }
+    /* never longer than it was: the caller's buffer held that */
+    if (n > len)
+        n = len;
+    memcpy(text, out, n);
+    text[n] = '\0';
 }
 
 enum backend_verdict delivery_decide(const struct backend_ops *ops, struct backend_job *job,
@@ -475,7 +519,7 @@ enum backend_verdict delivery_decide(const struct backend_ops *ops, struct backe
                      ans->cut ? " (the answer was longer than this backend reads, and cut)" : "");
         else
             snprintf(why, whylen, "%s", what);
-        one_line(why);
+        reason_text(why);
         return v;
     }
     if (status >= 200 && status < 300) {
@@ -506,7 +550,7 @@ enum backend_verdict delivery_decide(const struct backend_ops *ops, struct backe
         return BACKEND_PAUSE;
     }
     snprintf(why, whylen, "HTTP %ld from %s: %.200s", status, req, ans->body);
-    one_line(why);
+    reason_text(why);
     return BACKEND_DEAD;
 }
 

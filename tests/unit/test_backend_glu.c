@@ -283,6 +283,14 @@ static const struct bt_case answers[] = {
       "HTTP 422 from POST /activities: {\"error\":\"spend: rejected\"}"),
     C("400 to the contact", 400, "{\"error\":\"body: invalid JSON\"}", BACKEND_DEAD,
       "HTTP 400 from POST /contacts: {\"error\":\"body: invalid JSON\"}"),
+    /* A reason goes to logs and status: the customer a server quotes is not copied into it. */
+    C("a refusal quoting the customer", 422,
+      "{\"error\":\"emailAddress: jane@example.com is invalid; phone +44 7700 900123 too\"}",
+      BACKEND_DEAD,
+      "HTTP 422 from POST /contacts: {\"error\":\"emailAddress: <email> is invalid; phone "
+      "<number> too\"}"),
+    A("ids and dates are not phone numbers", 422, "{\"error\":\"contact 1042 on 2026-04-07\"}",
+      BACKEND_DEAD, "{\"error\":\"contact 1042 on 2026-04-07\"}"),
     A("a reason on one line, whatever the server sent", 409, "a\nb\r\tc", BACKEND_DEAD,
       "HTTP 409 from POST /activities: a b  c"),
     /* A cached contact id refused: perhaps stale, so the contact is looked up again, and the

@@ -131,11 +131,11 @@ static enum backend_verdict request(const struct backend_job *job, struct http_r
                                     char *why, size_t whylen)
 {
     const struct gb_conf *g = job->conf;
-    if (http_request_init(req, method, "%s", path) != 0 ||
-        (body && http_request_json(req, body) != 0) ||
+    int built = http_request_init(req, method, "%s", path) == 0;
+    if (!built)
+        cJSON_Delete(body); /* else http_request_json takes it, failing or not */
+    if (!built || (body && http_request_json(req, body) != 0) ||
         http_request_header(req, "Authorization: Bearer %s", g->api_key) != 0) {
-        if (body && !req->body)
-            cJSON_Delete(body);
         http_request_clear(req);
         snprintf(why, whylen, "out of memory building a request");
         return BACKEND_RETRY;
