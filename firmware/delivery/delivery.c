@@ -472,30 +472,32 @@ static void reason_text(char *text)
     size_t n = 0, len = strlen(text), i = 0;
     while (i < len && n < sizeof out - 16) {
         size_t end = i;
-        if (strchr("0123456789+", text[i])) {
-            unsigned digits = 0;
-            for (; end < len && strchr("0123456789+ ", text[end]); end++)
-                digits += text[end] != '+' && text[end] != ' ';
-            while (end > i && text[end - 1] == ' ')
-                end--;
-            if (digits >= 7) {
-                n += (size_t)snprintf(out + n, sizeof out - n, "<number>");
+        if (email_char(text[i])) { /* a whole token: an address if it holds an @ */
+            while (end < len && email_char(text[end]))
+                end++;
+            if (memchr(text + i, '@', end - i)) {
+                n += (size_t)snprintf(out + n, sizeof out - n, "<email>");
                 i = end;
                 continue;
             }
-            end = i;
         }
-        while (end < len && email_char(text[end]))
-            end++;
-        if (end > i && memchr(text + i, '@', end - i)) {
-            n += (size_t)snprintf(out + n, sizeof out - n, "<email>");
-            i = end;
-            continue;
-        }
-        if (end == i)
-            end = i + 1;
-        for (; i < end && n < sizeof out - 1; i++)
+        /* within the token (or between tokens), up to its end: digit runs of 7 or more go */
+        size_t stop = end > i ? end : i + 1;
+        while (i < stop && n < sizeof out - 16) {
+            unsigned digits = 0;
+            size_t run = i;
+            for (; run < len && strchr("0123456789+ ", text[run]); run++)
+                digits += text[run] != '+' && text[run] != ' ';
+            while (run > i && text[run - 1] == ' ')
+                run--;
+            if (digits >= 7 && text[i] != ' ') {
+                n += (size_t)snprintf(out + n, sizeof out - n, "<number>");
+                i = run;
+                continue;
+            }
             out[n++] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? ' ' : text[i];
+            i++;
+        }
     }
     /* never longer than it was: the caller's buffer held that */
     if (n > len)
