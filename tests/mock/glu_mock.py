@@ -229,6 +229,7 @@ class Glu(mock_common.Platform):
         # and the contact's totals are not touched again.
         existing = self.by_ref.get((kind, ref)) if ref is not None else None
         if existing is not None:
+            req.note(duplicate=True)  # in the request log: an answered resend, nothing stored
             return 200, existing
 
         now = now_iso()
