@@ -71,6 +71,25 @@ def wait_until(pred, timeout, what, interval=0.05):
     raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
+def submit(env, batch):
+    """Sends each sale on one POS connection; each must be stored (not a duplicate)."""
+    pos = Pos(env.pos_socket)
+    for s in batch:
+        r = pos.request(s)
+        assert r.get("ok") is True and not r.get("duplicate"), (s["txn"], r)
+    pos.close()
+
+
+def backend(env, index=0):
+    return env.status()["backends"][index]
+
+
+def drained(env, timeout=120, index=0):
+    """Waits until the backend has nothing queued; returns its status."""
+    return wait_until(lambda: (lambda b: b["queued"] == 0 and b)(backend(env, index)), timeout,
+                      "backlog to drain", interval=0.2)
+
+
 class Env:
     def __init__(self, args, name):
         self.args = args

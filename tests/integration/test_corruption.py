@@ -11,7 +11,7 @@ import json
 import signal
 import sys
 
-from harness import Env, Pos, parse_args, wait_until
+from harness import Env, Pos, parse_args, wait_until, submit
 
 ERASE = 4096  # small blocks, so that 60 sales span several and one header sits inside the ring
 SIZE = 262144  # under 4 x 128 KiB: the journal keeps blocks of one erase block (FORMAT.md 1.1)
@@ -25,14 +25,6 @@ def sale(txn, i):
             "total": 100 + i, "currency": "GBP",
             "customer": {"email": "c%d@example.com" % i, "first_name": "Pat"},
             "items": [{"sku": "A%d" % i, "name": "Flat white", "qty": 1, "unit_price": 100 + i}]}
-
-
-def submit(env, batch):
-    pos = Pos(env.pos_socket)
-    for s in batch:
-        r = pos.request(s)
-        assert r.get("ok") is True and not r.get("duplicate"), (s["txn"], r)
-    pos.close()
 
 
 def created(env):

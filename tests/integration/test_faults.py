@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 
-from harness import Pos, run_scenarios, wait_until
+from harness import Pos, run_scenarios, wait_until, submit, backend, drained
 
 BACKOFF_FLOOR_S = 0.25  # firmware/delivery.c: no retry comes sooner than this
 
@@ -19,23 +19,6 @@ def sales(prefix, n):
     return [{"event": "sale.completed", "txn": "%s%03d" % (prefix, i),
              "at": "2026-04-07T19:45:00+01:00", "total": 100 + i, "currency": "GBP",
              "customer": {"email": "f%d@example.com" % i}} for i in range(n)]
-
-
-def submit(env, batch):
-    pos = Pos(env.pos_socket)
-    for s in batch:
-        r = pos.request(s)
-        assert r.get("ok") is True and not r.get("duplicate"), r
-    pos.close()
-
-
-def backend(env):
-    return env.status()["backends"][0]
-
-
-def drained(env, timeout=90):
-    return wait_until(lambda: (lambda b: b["queued"] == 0 and b)(backend(env)), timeout,
-                      "backlog to drain", interval=0.2)
 
 
 def exactly_once(env, batch, dead=()):

@@ -9,7 +9,7 @@ import http.client
 import json
 import signal
 
-from harness import API_KEY, Pos, run_scenarios, wait_until
+from harness import API_KEY, Pos, run_scenarios, wait_until, submit, backend, drained
 
 ACTIVITIES = "/v1/contacts/%s/activities"
 
@@ -35,23 +35,6 @@ def sales(prefix, n):
             sale["customer"] = customer
         out.append(sale)
     return out
-
-
-def submit(env, batch):
-    pos = Pos(env.pos_socket)
-    for s in batch:
-        r = pos.request(s)
-        assert r.get("ok") is True and not r.get("duplicate"), r
-    pos.close()
-
-
-def backend(env):
-    return env.status()["backends"][0]
-
-
-def drained(env, timeout=120):
-    return wait_until(lambda: (lambda b: b["queued"] == 0 and b)(backend(env)), timeout,
-                      "backlog to drain", interval=0.2)
 
 
 def log(env):

@@ -8,7 +8,7 @@ from the events it holds. Each scenario runs against a fresh daemon and mock."""
 import signal
 import sys
 
-from harness import GLEANTAP_APP_ID, Pos, run_scenarios, wait_until
+from harness import GLEANTAP_APP_ID, Pos, run_scenarios, wait_until, submit, backend, drained
 
 NEW_CONTACT = "/v2/ExternalApi/newContact"
 NEW_EVENT = "/v2/ExternalApi/newEvent"
@@ -41,23 +41,6 @@ def sales(prefix, n):
             s["customer"] = customer
         out.append(s)
     return out
-
-
-def submit(env, batch):
-    pos = Pos(env.pos_socket)
-    for s in batch:
-        r = pos.request(s)
-        assert r.get("ok") is True and not r.get("duplicate"), r
-    pos.close()
-
-
-def backend(env):
-    return env.status()["backends"][0]
-
-
-def drained(env, timeout=120):
-    return wait_until(lambda: (lambda b: b["queued"] == 0 and b)(backend(env)), timeout,
-                      "backlog to drain", interval=0.2)
 
 
 def event_requests(env):

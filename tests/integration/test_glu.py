@@ -8,7 +8,7 @@ activity, per externalReference) as well as from the activities it holds."""
 import signal
 import sys
 
-from harness import Pos, run_scenarios, wait_until
+from harness import drained, run_scenarios, submit, wait_until
 
 RESETS = 25
 CUSTOMERS = [
@@ -23,14 +23,6 @@ def sales(prefix, n):
     return [{"event": "sale.completed", "txn": "%s%03d" % (prefix, i),
              "at": "2026-04-08T00:30:00+02:00", "total": 100 + i, "currency": "GBP",
              "customer": CUSTOMERS[i % len(CUSTOMERS)]} for i in range(n)]
-
-
-def submit(env, batch):
-    pos = Pos(env.pos_socket)
-    for s in batch:
-        r = pos.request(s)
-        assert r.get("ok") is True and not r.get("duplicate"), r
-    pos.close()
 
 
 def created(r):
@@ -54,8 +46,7 @@ def scenario_outage_resets_sigkill(env):
     at_kill = len(env.mock_get("/_mock/activities"))
     assert at_kill < len(batch), "the SIGKILL came after every sale was on Glu: not mid-run"
     env.start_daemon()
-    b = wait_until(lambda: (lambda b: b["queued"] == 0 and b)(env.status()["backends"][0]), 120,
-                   "backlog to drain", interval=0.2)
+    b = drained(env)
     assert b["dead_letter"] == 0, b
     want = {"T042:" + s["txn"] for s in batch}
     log = env.mock_get("/_mock/requests")

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 
-from harness import Pos, run_scenarios, wait_until
+from harness import Pos, run_scenarios, wait_until, submit, backend, drained
 
 RETRY_MAX_S = 2  # harness.Env.write_config's default
 
@@ -22,24 +22,6 @@ def sale(txn, email):
 def sales(prefix, n):
     return [sale("%s%03d" % (prefix, i), "%s%d@example.com" % (prefix.lower(), i))
             for i in range(n)]
-
-
-def submit(env, batch):
-    pos = Pos(env.pos_socket)
-    for s in batch:
-        r = pos.request(s)
-        assert r.get("ok") is True and not r.get("duplicate"), r
-    pos.close()
-
-
-def backend(env):
-    try:
-        return env.status()["backends"][0]
-    except subprocess.CalledProcessError:
-        if env.daemon.poll() is None:
-            raise
-        raise AssertionError("daemon exited with %s; log:\n%s" % (env.daemon.returncode,
-                                                                  env.log()))
 
 
 def until_error(env, *words, timeout=60):
@@ -56,11 +38,6 @@ def kept(b, n, dead_before=0):
     assert b["dead_letter"] == dead_before, "dead-lettered: %s" % b
     assert b["queued"] == n, "not kept in the queue (taken as delivered?): %s" % b
     assert b["next_attempt_in_s"] <= RETRY_MAX_S, "next attempt beyond retry_max_s: %s" % b
-
-
-def drained(env, timeout=90):
-    return wait_until(lambda: (lambda b: b["queued"] == 0 and b)(backend(env)), timeout,
-                      "backlog to drain", interval=0.2)
 
 
 def delivered_once(env, batch):
