@@ -99,7 +99,6 @@ struct backend_config {
 /* One sale on its way to one backend. */
 struct backend_job {
     const struct backend_config *bc;
-    const void *conf;  /* bc->conf: the backend's own keys */
     void *state;       /* the backend's (ops->state_size): caches kept across sales */
     void *sale_state;  /* this sale's (ops->sale_state_size), zeroed before start() */
     const cJSON *sale; /* the normalised sale record */

@@ -166,7 +166,6 @@ static int slot_fill(struct delivery *d, struct lane *l, struct slot *s)
     if (sale_state)
         memset(sale_state, 0, l->ops->sale_state_size);
     s->job = (struct backend_job){.bc = l->bc,
-                                  .conf = l->bc->conf,
                                   .state = l->state,
                                   .sale_state = sale_state,
                                   .sale = s->sale_json,

@@ -136,7 +136,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memset(sale_states[k], 0, ops->sale_state_size ? ops->sale_state_size : 1);
     struct backend_job job = {.bc = &configs[k],
-                              .conf = configs[k].conf,
                               .state = states[k],
                               .sale_state = sale_states[k],
                               .sale = parsed[which],

@@ -134,7 +134,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     memset(sale_state, 0, glu->sale_state_size);
     struct backend_job job = {.bc = &bc,
-                              .conf = bc.conf,
                               .state = glu_state,
                               .sale_state = sale_state,
                               .sale = sale,

@@ -129,7 +129,6 @@ struct bt_job *bt_job_start(struct bt_backend *b, const char *sale, int in_doubt
     snprintf(j->ref, sizeof j->ref, "T042:%s", txn ? txn : "?");
     size_t size = b->bc.ops->sale_state_size;
     j->job = (struct backend_job){.bc = &b->bc,
-                                  .conf = b->bc.conf,
                                   .state = b->state,
                                   .sale_state = calloc(1, size ? size : 1),
                                   .sale = j->sale,
@@ -266,5 +265,13 @@ unsigned bt_run(struct bt_backend *b, const struct bt_case *cases, size_t n)
     for (size_t i = 0; i < n; i++)
         failed += !run_case(b, &cases[i]);
     printf("%zu cases, %u failed\n", n, failed);
+    return failed;
+}
+
+unsigned bt_run_config(const char *config_json, const struct bt_case *cases, size_t n)
+{
+    struct bt_backend *b = bt_backend_new(config_json);
+    unsigned failed = bt_run(b, cases, n);
+    bt_backend_free(b);
     return failed;
 }

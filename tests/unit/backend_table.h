@@ -49,6 +49,8 @@ const struct backend_config *bt_config(const struct bt_backend *b);
 
 /* Runs the cases in order; prints each mismatch; returns how many cases failed. */
 unsigned bt_run(struct bt_backend *b, const struct bt_case *cases, size_t n);
+/* The same on a backend configured for them alone (bt_backend_new, then freed). */
+unsigned bt_run_config(const char *config_json, const struct bt_case *cases, size_t n);
 
 /* For tests that drive a sale by hand: start(), then answers one by one. */
 struct bt_job;

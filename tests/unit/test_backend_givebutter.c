@@ -374,31 +374,26 @@ static const struct bt_case answers[] = {
 static void test_golden_requests(void **state)
 {
     (void)state;
-    struct bt_backend *b = bt_backend_new(CONFIG);
-    assert_int_equal(bt_run(b, golden, sizeof golden / sizeof *golden), 0);
-    bt_backend_free(b);
-    b = bt_backend_new("{\"name\":\"gb\",\"kind\":\"givebutter\",\"base_url\":\"https://"
-                       "api.givebutter.example\",\"api_key_file\":\"$DIR/api.key\",\"source\":"
-                       "\"till\",\"anonymous_sales\":\"contact\",\"anonymous_contact_email\":"
-                       "\"walk-in@shop.example\"}");
-    assert_int_equal(bt_run(b, anonymous_contact, 1), 0);
-    bt_backend_free(b);
+    assert_int_equal(bt_run_config(CONFIG, golden, sizeof golden / sizeof *golden), 0);
+    assert_int_equal(
+        bt_run_config("{\"name\":\"gb\",\"kind\":\"givebutter\",\"base_url\":\"https://"
+                      "api.givebutter.example\",\"api_key_file\":\"$DIR/api.key\",\"source\":"
+                      "\"till\",\"anonymous_sales\":\"contact\",\"anonymous_contact_email\":"
+                      "\"walk-in@shop.example\"}",
+                      anonymous_contact, 1),
+        0);
 }
 
 static void test_in_doubt(void **state)
 {
     (void)state;
-    struct bt_backend *b = bt_backend_new(CONFIG);
-    assert_int_equal(bt_run(b, in_doubt, sizeof in_doubt / sizeof *in_doubt), 0);
-    bt_backend_free(b);
+    assert_int_equal(bt_run_config(CONFIG, in_doubt, sizeof in_doubt / sizeof *in_doubt), 0);
 }
 
 static void test_answers(void **state)
 {
     (void)state;
-    struct bt_backend *b = bt_backend_new(CONFIG);
-    assert_int_equal(bt_run(b, answers, sizeof answers / sizeof *answers), 0);
-    bt_backend_free(b);
+    assert_int_equal(bt_run_config(CONFIG, answers, sizeof answers / sizeof *answers), 0);
 }
 
 /* A contact with more notes than the look-up reads: after 50 pages the sale is sent (a possible

@@ -378,9 +378,7 @@ static const struct bt_case answers[] = {
 
 static void run(const char *config, const struct bt_case *cases, size_t n)
 {
-    struct bt_backend *b = bt_backend_new(config);
-    assert_int_equal(bt_run(b, cases, n), 0);
-    bt_backend_free(b);
+    assert_int_equal(bt_run_config(config, cases, n), 0);
 }
 
 static void test_golden_requests(void **state)

@@ -165,12 +165,8 @@ static const char *api_key(const struct backend_config *b)
     assert_true(b->ops->state_size <= sizeof state && b->ops->sale_state_size <= sizeof sale_state);
     cJSON *sale = cJSON_Parse("{\"txn\":\"1\",\"at\":\"2026-04-07T19:45:00Z\",\"total\":1,"
                               "\"currency\":\"GBP\",\"customer\":{\"email\":\"a@b.c\"}}");
-    struct backend_job job = {.bc = b,
-                              .conf = b->conf,
-                              .state = state,
-                              .sale_state = sale_state,
-                              .sale = sale,
-                              .ref = "T:1"};
+    struct backend_job job = {
+        .bc = b, .state = state, .sale_state = sale_state, .sale = sale, .ref = "T:1"};
     struct http_request req = {.body = NULL};
     char why[200];
     (void)zero;

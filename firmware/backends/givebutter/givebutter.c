@@ -130,7 +130,7 @@ static enum backend_verdict request(const struct backend_job *job, struct http_r
                                     enum http_method method, const char *path, cJSON *body,
                                     char *why, size_t whylen)
 {
-    const struct gb_conf *g = job->conf;
+    const struct gb_conf *g = (const void *)job->bc->conf;
     int built = http_request_init(req, method, "%s", path) == 0;
     if (!built)
         cJSON_Delete(body); /* else http_request_json takes it, failing or not */

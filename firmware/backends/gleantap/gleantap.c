@@ -94,7 +94,7 @@ static const char *given(const cJSON *cust, const char *key)
 static enum backend_verdict post(const struct backend_job *job, const char *path, cJSON *body,
                                  struct http_request *req, char *why, size_t whylen)
 {
-    const struct gleantap_conf *g = job->conf;
+    const struct gleantap_conf *g = (const void *)job->bc->conf;
     http_request_init(req, HTTP_POST, "%s", path);
     req->fixed_endpoint = 1;
     if (http_request_json(req, body) != 0 ||
@@ -112,7 +112,7 @@ static enum backend_verdict post(const struct backend_job *job, const char *path
 static int identity(const struct backend_job *job, const char **email, const char **phone,
                     const char **first, const char **last)
 {
-    const struct gleantap_conf *g = job->conf;
+    const struct gleantap_conf *g = (const void *)job->bc->conf;
     const cJSON *cust = cJSON_GetObjectItemCaseSensitive(job->sale, "customer");
     *email = given(cust, "email");
     *phone = given(cust, "phone");
@@ -165,7 +165,7 @@ static int local_date_time(const char *at, int time_12h, char date[11], char tim
 static enum backend_verdict post_event(struct backend_job *job, struct http_request *req, char *why,
                                        size_t whylen)
 {
-    const struct gleantap_conf *g = job->conf;
+    const struct gleantap_conf *g = (const void *)job->bc->conf;
     struct gleantap_sale *gs = job->sale_state;
     const cJSON *s = job->sale;
     const char *email, *phone, *first, *last, *source = backend_json_str(s, "source");
@@ -204,7 +204,7 @@ static enum backend_verdict post_event(struct backend_job *job, struct http_requ
 static enum backend_verdict contact_request(struct backend_job *job, struct http_request *req,
                                             char *why, size_t whylen)
 {
-    const struct gleantap_conf *g = job->conf;
+    const struct gleantap_conf *g = (const void *)job->bc->conf;
     const char *email, *phone, *first, *last;
     if (!identity(job, &email, &phone, &first, &last)) {
         snprintf(why, whylen, "no customer email or phone (anonymous_sales: skip)");

@@ -44,7 +44,7 @@ static int glu_configure(struct backend_config *bc, void *conf, const cJSON *obj
 static enum backend_verdict post(const struct backend_job *job, const char *path, cJSON *body,
                                  struct http_request *req, char *why, size_t whylen)
 {
-    const struct glu_conf *g = job->conf;
+    const struct glu_conf *g = (const void *)job->bc->conf;
     http_request_init(req, HTTP_POST, "%s", path);
     req->fixed_endpoint = 1;
     if (http_request_json(req, body) != 0 ||
