@@ -112,7 +112,8 @@ static void format_qty(void **state)
                  {0, "0"},
                  {-1, "0"},
                  {NAN, "0"}};
-    /* a POS that set a locale with a decimal comma still sends JSON numbers */
+    /* a POS that set a locale with a decimal comma still sends JSON numbers (checked where the
+     * locale is installed; qty is formatted without printf's locale-dependent point anyway) */
     setlocale(LC_NUMERIC, "de_DE.UTF-8");
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct tillsync_item item = {"S", "N", cases[i].q, 1};
