@@ -196,7 +196,7 @@ struct tillsync_client *tillsync_open(const char *socket_path, const struct till
 {
     struct tillsync_client *c;
     if (!socket_path || strlen(socket_path) >= sizeof c->sa.sun_path) {
-        errno = ENAMETOOLONG;
+        errno = socket_path ? ENAMETOOLONG : EINVAL;
         return NULL;
     }
     if (!(c = calloc(1, sizeof *c)))
