@@ -9,6 +9,8 @@
 #ifndef TILLSYNC_RECEIPT_CONF_H
 #define TILLSYNC_RECEIPT_CONF_H
 
+#include <regex.h>
+
 #include <cjson/cJSON.h>
 
 #include "conf_read.h"
