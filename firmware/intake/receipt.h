@@ -5,10 +5,10 @@
  *
  * txn: txn_pattern's value, or, when it is off or misses, one made from the receipt: "rcpt-" and
  * 24 hex digits of SHA-256 over its text (lines matching reprint_pattern left out, blanks
- * collapsed) and its printed time. A reprint (the same receipt again, with a "REPRINT" or
- * "COPY" line) gets the same txn, and the journal's duplicate check makes it one sale. Two
- * sales whose receipts print the same text and time, without a number telling them apart, also
- * get one txn: the price of not counting reprints.
+ * collapsed) and its printed time (none when time_pattern misses: the text alone). A reprint (the
+ * same receipt again, with a "REPRINT" or "COPY" line) gets the same txn, and the journal's
+ * duplicate check makes it one sale. Two sales whose receipts print the same text and time, without
+ * a number telling them apart, also get one txn: the price of not counting reprints.
  *
  * at: the printed time (time_pattern read with time_format, the till's local time, with the
  * offset the system's time zone gives it), else when the cut was seen.

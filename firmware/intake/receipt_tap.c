@@ -58,13 +58,15 @@ static void dead_letter(struct receipt_tap *t, const struct escpos_receipt *r, c
 {
     memcpy(t->masked, r->text, r->len + 1);
     card_mask(t->masked, r->len);
-    char reason[400], err[300];
+    char reason[600], err[300];
     snprintf(reason, sizeof reason, "%s", why);
+    card_mask(reason, strlen(reason)); /* it may quote what a pattern read */
     t->st.unreadable++;
-    if (t->dir[0] && receipt_store_put(t->dir, t->max, t->wall_ms, why, r->dropped, t->masked,
+    if (t->dir[0] && receipt_store_put(t->dir, t->max, t->wall_ms, reason, r->dropped, t->masked,
                                        r->len, err, sizeof err) != 0) {
         t->st.not_kept++;
-        snprintf(reason, sizeof reason, "%s (not kept: %s)", why, err);
+        size_t n = strlen(reason);
+        snprintf(reason + n, sizeof reason - n, " (not kept: %s)", err);
     }
     if (t->on_unreadable)
         t->on_unreadable(t->ctx, t->masked, reason);

@@ -327,6 +327,33 @@ static void test_card_in_values(void **state)
     receipt_rules_free(r);
 }
 
+/* A printer without a cutter: the caller ends the receipt (after the line went idle). */
+static void test_end_receipt(void **state)
+{
+    (void)state;
+    struct receipt_conf conf;
+    receipt_conf_defaults(&conf);
+    strcpy(conf.currency, "GBP");
+    conf.unreadable_dir[0] = '\0';
+    char err[128];
+    struct receipt_tap *t = receipt_tap_new(&conf, err, sizeof err);
+    struct events got = {0};
+    const char *s = "Receipt 5\nTOTAL 4.20\n\n\n\n";
+    receipt_tap_feed(t, (const uint8_t *)s, strlen(s), 0, on_sale, on_unreadable, &got);
+    assert_int_equal(got.n, 0);
+    receipt_tap_end_receipt(t, 0, on_sale, on_unreadable, &got);
+    assert_int_equal(got.n, 1);
+    assert_true(got.ev[0].sale);
+    assert_non_null(strstr(got.ev[0].line, "\"total\":420"));
+    receipt_tap_end_receipt(t, 0, on_sale, on_unreadable, &got); /* nothing printed since */
+    assert_int_equal(got.n, 1);
+    struct receipt_tap_stats st;
+    receipt_tap_stats(t, &st);
+    assert_int_equal(st.empty_cuts, 1);
+    events_free(&got);
+    receipt_tap_free(t);
+}
+
 /* The defaults read common receipts; without a printed time, the cut's time (local). */
 static void test_defaults(void **state)
 {
@@ -361,6 +388,10 @@ static void test_defaults(void **state)
     const char *t = "01/07/2026 09:30\nTOTAL 1.00\n";
     assert_int_equal(receipt_read(r, t, strlen(t), 1796053500000, &res), RECEIPT_SALE);
     assert_string_equal(res.at, "2026-07-01T09:30:00+01:00");
+    /* a printed time the format cannot read: the cut's time */
+    t = "99/99/2026 10:00\nTOTAL 1.00\n";
+    assert_int_equal(receipt_read(r, t, strlen(t), 1796053500000, &res), RECEIPT_SALE);
+    assert_string_equal(res.at, "2026-11-30T15:45:00+00:00");
     /* email read by the default pattern */
     t = "TOTAL 1.00\nE-receipt sent to jo.bloggs@example.co.uk\n";
     assert_int_equal(receipt_read(r, t, strlen(t), 0, &res), RECEIPT_SALE);
@@ -525,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_ignore_and_currency),
         cmocka_unit_test(test_conf_refusals),
         cmocka_unit_test(test_store_bounded),
+        cmocka_unit_test(test_end_receipt),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
