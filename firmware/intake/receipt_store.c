@@ -1,3 +1,5 @@
+/* readdir on 32-bit ARM: 64-bit directory offsets (ext4 hashes, seen under qemu-arm) */
+#define _FILE_OFFSET_BITS 64
 #include "receipt_store.h"
 
 #include <dirent.h>

@@ -4,7 +4,8 @@
  * the original's txn; amounts per locale exactly; card numbers never leave unmasked; the
  * configuration's keys and refusals; the dead-letter directory's bound.
  */
-#define _GNU_SOURCE /* mkdtemp, setenv */
+#define _GNU_SOURCE          /* mkdtemp, setenv */
+#define _FILE_OFFSET_BITS 64 /* readdir under qemu-arm */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
