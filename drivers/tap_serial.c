@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -229,6 +230,9 @@ static int port_open(struct tap *t, int i, char *why, size_t whylen, int *fatal)
     }
     int rc = port_configure(t, fd, why, whylen);
     if (rc == 0) {
+        /* Nothing else may open the port while the tap has it (a getty, a modem manager probing
+         * serial ports): its reads would take bytes off the line. Root is not kept out. */
+        ioctl(fd, TIOCEXCL);
         rc = loop_add_fd(t->loop, fd, 0, port_fd_ready, p);
         if (rc != 0)
             snprintf(why, whylen, "cannot watch it: %s", strerror(-rc));
