@@ -34,6 +34,16 @@ struct tap_serial_params {
 };
 
 /*
+ * flow_control: "rtscts" sets CRTSCTS on both ports, so a printer that drops CTS stops the tap's
+ * output to it, and the tap (which then stops reading the POS port) makes the kernel drop RTS to
+ * the POS. "xonxoff" and "none" set the same thing on the tap: the kernel is told not to act on
+ * XON/XOFF (IXON, IXOFF off), which pass through as data, so the printer's XOFF stops the POS
+ * itself (see tap_serial.c). Both say what the devices at either end use.
+ *
+ * emit is called on the loop's thread, after the bytes were written to the printer; whatever it
+ * takes is added to the latency of every byte behind them, so it must not block (a full or
+ * failing journal answers at once). It must not close the source.
+ *
  * Opens both ports and registers them with loop. A port that is missing or fails at start is
  * logged and retried like a port lost later (a till whose printer cable is out must still take
  * sales from its other sources). Refused, with the key named in err and a negative errno: a bad
