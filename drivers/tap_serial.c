@@ -137,8 +137,9 @@ static int port_configure(const struct tap *t, int fd, char *why, size_t whylen)
 {
     struct termios tio;
     if (tcgetattr(fd, &tio) != 0) {
-        snprintf(why, whylen, "not a tty: %s", strerror(errno));
-        return -ENOTTY;
+        int e = errno;
+        snprintf(why, whylen, "%s%s", e == ENOTTY ? "not a tty: " : "", strerror(e));
+        return -e;
     }
     cfmakeraw(&tio);
     tio.c_iflag &= ~(tcflag_t)(IXON | IXOFF | IXANY);
@@ -153,13 +154,15 @@ static int port_configure(const struct tap *t, int fd, char *why, size_t whylen)
     cfsetispeed(&tio, t->speed);
     cfsetospeed(&tio, t->speed);
     if (tcsetattr(fd, TCSANOW, &tio) != 0) {
-        snprintf(why, whylen, "settings refused: %s", strerror(errno));
-        return -errno;
+        int e = errno;
+        snprintf(why, whylen, "settings refused: %s", strerror(e));
+        return -e;
     }
     struct termios got;
     if (tcgetattr(fd, &got) != 0) {
-        snprintf(why, whylen, "settings unreadable: %s", strerror(errno));
-        return -errno;
+        int e = errno;
+        snprintf(why, whylen, "settings unreadable: %s", strerror(e));
+        return -e;
     }
     if (cfgetospeed(&got) != t->speed || cfgetispeed(&got) != t->speed) {
         snprintf(why, whylen, "does not take the baud rate");
@@ -224,9 +227,9 @@ static int port_open(struct tap *t, int i, char *why, size_t whylen, int *fatal)
     *fatal = 0;
     int fd = open(p->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        int rc = -errno;
-        snprintf(why, whylen, "%s", strerror(errno));
-        return rc;
+        int e = errno;
+        snprintf(why, whylen, "%s", strerror(e));
+        return -e;
     }
     int rc = port_configure(t, fd, why, whylen);
     if (rc == 0) {
@@ -237,7 +240,9 @@ static int port_open(struct tap *t, int i, char *why, size_t whylen, int *fatal)
         if (rc != 0)
             snprintf(why, whylen, "cannot watch it: %s", strerror(-rc));
     } else {
-        *fatal = 1;
+        /* Not a tty, or a tty that will not take the settings; an error (EIO: unplugged
+         * between open and tcsetattr) is for the next try. */
+        *fatal = rc == -ENOTTY || rc == -EINVAL;
     }
     if (rc != 0) {
         close(fd);
