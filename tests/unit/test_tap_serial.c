@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "drivers/tap_serial.h"
@@ -268,6 +269,41 @@ static void every_byte_value(unsigned char *buf, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         buf[i] = (unsigned char)(i < 256 ? i : 255 - (i % 256));
+}
+
+/* The settings the tap leaves on its ports (a pty master reads its slave's): raw 8-bit, the baud,
+ * CRTSCTS only for rtscts, the kernel never acting on XON/XOFF, no carrier dependence, DTR not
+ * dropped on close. */
+static void check_settings(const struct fixture *f, int want_crtscts)
+{
+    int masters[2] = {f->pos_master, f->printer_master};
+    for (int i = 0; i < 2; i++) {
+        struct termios t;
+        assert_int_equal(tcgetattr(masters[i], &t), 0);
+        assert_int_equal(cfgetospeed(&t), B115200);
+        assert_int_equal(cfgetispeed(&t), B115200);
+        assert_int_equal(!!(t.c_cflag & CRTSCTS), want_crtscts);
+        assert_int_equal(t.c_iflag & (IXON | IXOFF | IXANY | ISTRIP | INLCR | ICRNL | IGNCR), 0);
+        assert_int_equal(t.c_oflag & OPOST, 0);
+        assert_int_equal(t.c_lflag & (ICANON | ECHO | ISIG | IEXTEN), 0);
+        assert_int_equal(t.c_cflag & (CSIZE | PARENB | HUPCL | CLOCAL | CREAD),
+                         CS8 | CLOCAL | CREAD);
+    }
+}
+
+static void test_settings_none(void **state)
+{
+    check_settings(*state, 0);
+}
+
+static void test_settings_rtscts(void **state)
+{
+    check_settings(*state, 1);
+}
+
+static void test_settings_xonxoff(void **state)
+{
+    check_settings(*state, 0);
 }
 
 /* All 256 values, each on its own and in runs, survive the line both ways: nothing of the tty
@@ -610,6 +646,9 @@ static void test_refused_settings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_settings_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settings_rtscts, setup_rtscts, teardown),
+        cmocka_unit_test_setup_teardown(test_settings_xonxoff, setup_xonxoff, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte_value, setup_xonxoff, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte_value, setup_rtscts, teardown),
