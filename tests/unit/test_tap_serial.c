@@ -351,7 +351,7 @@ static void test_random_mib(void **state)
     free(data);
 }
 
-/* The recorded ESC/POS streams, when the tree has them. */
+/* The recorded ESC/POS streams (tests/data/escpos/ *.bin), when the tree has them. */
 static void test_recorded_streams(void **state)
 {
     struct fixture *f = *state;
@@ -367,7 +367,9 @@ static void test_recorded_streams(void **state)
         char path[512];
         snprintf(path, sizeof path, "%s/%s", ESCPOS_DATA_DIR, e->d_name);
         struct stat st;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        size_t nlen = strlen(e->d_name);
+        if (nlen < 5 || strcmp(e->d_name + nlen - 4, ".bin") != 0 || stat(path, &st) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_size == 0)
             continue;
         FILE *fp = fopen(path, "rb");
         assert_non_null(fp);
