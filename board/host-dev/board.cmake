@@ -1,3 +1,3 @@
 # A developer's x86 machine: the journal is a flash image in a file on the local filesystem, or
 # an MTD device (/dev/mtdN: the kernel's nandsim, or flash attached to the machine).
-set(BOARD_DEFINES BOARD_HAS_FLASH_FILE BOARD_HAS_FLASH_MTD)
+set(BOARD_DEFINES BOARD_HAS_FLASH_FILE BOARD_HAS_FLASH_MTD BOARD_HAS_TAP_SERIAL)
