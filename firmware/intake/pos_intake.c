@@ -46,6 +46,11 @@ void pos_intake_on_request(void *ctx, struct hal_intake *src, uint32_t conn, con
 {
     struct pos_intake *pi = ctx;
     char err[256];
+    if (pi->stopped) {
+        pi->refused++;
+        reply_error(src, conn, pi->stopped, 1);
+        return;
+    }
     if (!req) {
         pi->rejected++;
         snprintf(err, sizeof err, "request: longer than %zu bytes", len);

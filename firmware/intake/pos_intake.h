@@ -15,6 +15,9 @@ struct pos_intake {
     const char *terminal_id;
     struct journal *journal;
     uint64_t accepted, duplicates, rejected, refused; /* since start, for status */
+    /* Non-NULL: every request is answered with this reason and retry, the journal untouched
+     * (the power is failing). */
+    const char *stopped;
 };
 
 /* The hal_intake_request_fn for the board's intake source; ctx is a struct pos_intake. */
