@@ -60,7 +60,8 @@ static void on_power_failing(struct power_fail *pf, uint64_t edge_ms)
                   step, strerror(-rc), pf->last_ms, pf->budget_ms);
     else
         log_warn("power failing: intake stopped, marks written, journal synced in %.2f ms "
-                 "(budget %g ms%s; %.2f ms of it here, marks for %llu sales)",
+                 "(budget %g ms%s; at most: the edge is timed to the ms; %.3f ms of it here, "
+                 "marks for %llu sales)",
                  pf->last_ms, pf->budget_ms, pf->last_ms > pf->budget_ms ? ", OVER" : "",
                  pf->last_work_ms, (unsigned long long)marks);
 }
