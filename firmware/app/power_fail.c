@@ -15,6 +15,16 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Sales still to deliver, summed over backends: what a restart finds queued if nothing more is
+ * marked. */
+static uint64_t undelivered(const struct journal *j)
+{
+    uint64_t n = 0;
+    for (unsigned b = 0; b < j->nbackends; b++)
+        n += j->backends[b].queued;
+    return n;
+}
+
 /* Sales delivered in memory whose marks are not on flash yet: what a lost mark would resend. */
 static uint64_t marks_pending(const struct journal *j)
 {
@@ -52,6 +62,7 @@ static void on_power_failing(struct power_fail *pf, uint64_t edge_ms)
     if (pf->last_ms > pf->budget_ms)
         pf->over_budget++;
     pf->last_marks = rc == 0 ? marks : 0;
+    pf->last_undelivered = undelivered(pf->journal);
     pf->last_error = -rc;
 
     if (rc)
@@ -60,10 +71,11 @@ static void on_power_failing(struct power_fail *pf, uint64_t edge_ms)
                   step, strerror(-rc), pf->last_ms, pf->budget_ms);
     else
         log_warn("power failing: intake stopped, marks written, journal synced in %.2f ms "
-                 "(budget %g ms%s; at most: the edge is timed to the ms; %.3f ms of it here, "
-                 "marks for %llu sales)",
+                 "(budget %g ms%s); at most that, the edge being timed to the ms: %.3f ms of it "
+                 "here; marks for %llu sales written, %llu left to deliver",
                  pf->last_ms, pf->budget_ms, pf->last_ms > pf->budget_ms ? ", OVER" : "",
-                 pf->last_work_ms, (unsigned long long)marks);
+                 pf->last_work_ms, (unsigned long long)marks,
+                 (unsigned long long)pf->last_undelivered);
 }
 
 static void on_power_back(struct power_fail *pf, uint64_t at_ms)
@@ -114,11 +126,13 @@ void power_fail_status(struct power_fail *pf, cJSON *status)
             cJSON_AddNumberToObject(o, "last_work_ms", ms3(pf->last_work_ms));
             cJSON_AddNumberToObject(o, "max_ms", ms3(pf->max_ms));
             cJSON_AddNumberToObject(o, "last_marks_written", (double)pf->last_marks);
+            cJSON_AddNumberToObject(o, "last_undelivered", (double)pf->last_undelivered);
         } else {
             cJSON_AddNullToObject(o, "last_ms");
             cJSON_AddNullToObject(o, "last_work_ms");
             cJSON_AddNullToObject(o, "max_ms");
             cJSON_AddNullToObject(o, "last_marks_written");
+            cJSON_AddNullToObject(o, "last_undelivered");
         }
         cJSON_AddNumberToObject(o, "over_budget", (double)pf->over_budget);
         if (pf->last_error)

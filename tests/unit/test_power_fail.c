@@ -189,6 +189,7 @@ static void test_active_edge_writes_and_syncs_marks(void **state)
     assert_non_null(r->pi.stopped);
     assert_int_equal(r->pf.edges, 1);
     assert_int_equal(r->pf.last_marks, 5);
+    assert_int_equal(r->pf.last_undelivered, 0);
     assert_int_equal(r->pf.last_error, 0);
     assert_int_equal(r->j.backends[0].persisted_watermark, r->j.backends[0].watermark);
     assert_int_equal(r->flash.unsynced, 0); /* the marks' programs were synced */
@@ -200,6 +201,21 @@ static void test_active_edge_writes_and_syncs_marks(void **state)
     rig_mount(r);
     assert_int_equal(r->j.backends[0].watermark, r->j.next_seq);
     assert_int_equal(r->j.backends[0].queued, 0);
+
+    /* Two more stored, one of them delivered: one mark written, one sale left, as a restart
+     * finds it. */
+    edge(r, &r->power, 0, mono_ms());
+    sale_ok(r, 5);
+    sale_ok(r, 6);
+    struct journal_sale s;
+    assert_int_equal(journal_next_sale(&r->j, 0, &s), 1);
+    assert_int_equal(journal_sale_done(&r->j, 0, &s, NULL), 0);
+    edge(r, &r->power, 1, mono_ms());
+    assert_int_equal(r->pf.last_marks, 1);
+    assert_int_equal(r->pf.last_undelivered, 1);
+    journal_unmount(&r->j);
+    rig_mount(r);
+    assert_int_equal(r->j.backends[0].queued, 1);
     rig_free(r);
 }
 
