@@ -123,6 +123,11 @@ int gpio_fifo_open(const struct gpio_fifo_params *p, enum hal_role role, const c
         return -EINVAL;
     }
     struct gpio_fifo *f = calloc(1, sizeof *f);
+    if (f && snprintf(f->path, sizeof f->path, "%s", p->path) >= (int)sizeof f->path) {
+        free(f);
+        snprintf(err, errlen, "FIFO path too long: %s", p->path);
+        return -ENAMETOOLONG;
+    }
     if (!f || !(f->retry = loop_add_timer(loop, on_retry, f))) {
         free(f);
         snprintf(err, errlen, "out of memory");
@@ -130,7 +135,6 @@ int gpio_fifo_open(const struct gpio_fifo_params *p, enum hal_role role, const c
     }
     f->src = (struct hal_source){.api = &fifo_api, .role = role, .emit = emit, .ctx = ctx};
     snprintf(f->src.name, sizeof f->src.name, "%s", name);
-    snprintf(f->path, sizeof f->path, "%s", p->path);
     f->loop = loop;
     int rc = fifo_attach(f);
     if (rc) {

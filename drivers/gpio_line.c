@@ -129,16 +129,15 @@ int gpio_line_open(const struct gpio_line_params *p, enum hal_role role, const c
         snprintf(err, errlen, "cannot open GPIO chip %s: %s", p->chip, strerror(errno));
         goto fail;
     }
-    if (!(g->line = gpiod_chip_get_line(g->chip, p->offset))) {
+    if (!(g->line = gpiod_chip_get_line(g->chip, p->line))) {
         rc = -errno;
-        snprintf(err, errlen, "GPIO chip %s has no line %u: %s", p->chip, p->offset,
-                 strerror(errno));
+        snprintf(err, errlen, "GPIO chip %s has no line %u: %s", p->chip, p->line, strerror(errno));
         goto fail;
     }
     int flags = p->active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
     if (gpiod_line_request_both_edges_events_flags(g->line, CONSUMER, flags) != 0) {
         rc = -errno;
-        snprintf(err, errlen, "cannot watch line %u of GPIO chip %s: %s", p->offset, p->chip,
+        snprintf(err, errlen, "cannot watch line %u of GPIO chip %s: %s", p->line, p->chip,
                  strerror(errno));
         g->line = NULL; /* not requested: nothing to release */
         goto fail;
@@ -147,7 +146,7 @@ int gpio_line_open(const struct gpio_line_params *p, enum hal_role role, const c
     int value = gpiod_line_get_value(g->line);
     if (value < 0) {
         rc = -errno;
-        snprintf(err, errlen, "cannot read line %u of GPIO chip %s: %s", p->offset, p->chip,
+        snprintf(err, errlen, "cannot read line %u of GPIO chip %s: %s", p->line, p->chip,
                  strerror(errno));
         goto fail;
     }
@@ -155,7 +154,7 @@ int gpio_line_open(const struct gpio_line_params *p, enum hal_role role, const c
     if (g->fd < 0 || (rc = loop_add_fd(loop, g->fd, LOOP_IN, on_event, g)) != 0) {
         rc = g->fd < 0 ? -errno : rc;
         g->fd = -1;
-        snprintf(err, errlen, "cannot watch line %u of GPIO chip %s: %s", p->offset, p->chip,
+        snprintf(err, errlen, "cannot watch line %u of GPIO chip %s: %s", p->line, p->chip,
                  strerror(-rc));
         goto fail;
     }

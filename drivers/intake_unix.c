@@ -11,11 +11,15 @@
  * reply owed on it; at worst it finds the connection closed and reconnects, which the contract
  * allows. Only when every connection is busy with a request does a new one wait in the backlog;
  * a request that has not moved a byte for STALLED_MS no longer counts as busy.
+ *
+ * The control socket is this same server with one request per connection: the connection closes
+ * once its reply is sent, as tillsyncctl expects.
  */
 #define _GNU_SOURCE
 #include "drivers/intake_unix.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +35,12 @@
 #define FULL_PAUSE_MS 1000  /* every connection busy: look again after this long */
 #define IN_BUF        (INTAKE_UNIX_MAX_LINE + 1) /* the longest line and its newline */
 
+struct intake_unix;
+
 struct conn {
+    struct intake_unix *owner;
     int fd;
+    unsigned watching; /* the events registered with the loop */
     uint32_t id;
     uint64_t active_ms;     /* last byte received or sent */
     uint64_t line_start_ms; /* when the partial line in `in` began */
@@ -46,7 +54,12 @@ struct conn {
 };
 
 struct intake_unix {
-    struct hal_intake src;
+    struct hal_source src;
+    struct hal_reply reply;
+    struct loop *loop;
+    struct loop_timer *resume; /* the listener paused (every slot busy, out of descriptors) */
+    unsigned listen_watching;
+    int one_request;
     struct unix_listener listener;
     struct conn conns[MAX_CONNS];
     uint32_t next_id;
@@ -61,12 +74,31 @@ static uint64_t now_ms(void)
 
 static void conn_close(struct intake_unix *u, struct conn *c)
 {
-    if (c->fd >= 0)
+    if (c->fd >= 0) {
+        loop_del_fd(u->loop, c->fd);
         unix_listener_release(&u->listener, c->fd);
+    }
     free(c->in);
     free(c->out);
     memset(c, 0, sizeof *c);
     c->fd = -1;
+}
+
+/* What each descriptor waits for follows from the state: asked after every change. */
+static void watch(struct intake_unix *u)
+{
+    unsigned want = unix_listener_poll_fd(&u->listener) >= 0 ? LOOP_IN : 0;
+    if (want != u->listen_watching && loop_mod_fd(u->loop, u->listener.fd, want) == 0)
+        u->listen_watching = want;
+    loop_timer_set_at(u->resume, want ? LOOP_NEVER : u->listener.resume_ms);
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &u->conns[i];
+        if (c->fd < 0)
+            continue;
+        want = (!c->eof && c->out_len < OUT_HIGH_MARK ? LOOP_IN : 0) | (c->out_len ? LOOP_OUT : 0);
+        if (want != c->watching && loop_mod_fd(u->loop, c->fd, want) == 0)
+            c->watching = want;
+    }
 }
 
 static void conn_flush(struct conn *c)
@@ -96,9 +128,10 @@ static struct conn *conn_by_id(struct intake_unix *u, uint32_t id)
     return NULL;
 }
 
-static int iu_reply(struct hal_intake *src, uint32_t id, const char *line, size_t len)
+static int iu_reply(struct hal_reply *ch, uint32_t id, const char *line, size_t len)
 {
-    struct intake_unix *u = (struct intake_unix *)src;
+    struct intake_unix *u =
+        (struct intake_unix *)((char *)ch - offsetof(struct intake_unix, reply));
     struct conn *c = conn_by_id(u, id);
     if (!c)
         return -ENOTCONN;
@@ -117,30 +150,12 @@ static int iu_reply(struct hal_intake *src, uint32_t id, const char *line, size_
     memcpy(c->out + c->out_len, line, len);
     c->out[c->out_len + len] = '\n';
     c->out_len += len + 1;
+    if (u->one_request)
+        c->eof = 1; /* answered: nothing more is read, and it closes once the reply is out */
     conn_flush(c);
     unix_listener_pause(&u->listener, 0); /* a request is done: its connection may give way */
+    watch(u);
     return 0;
-}
-
-static int iu_poll_fds(struct hal_intake *src, struct pollfd *fds, int max)
-{
-    struct intake_unix *u = (struct intake_unix *)src;
-    int n = 0;
-    int listen_fd = unix_listener_poll_fd(&u->listener);
-    if (listen_fd >= 0 && n < max)
-        fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
-    for (int i = 0; i < MAX_CONNS && n < max; i++) {
-        struct conn *c = &u->conns[i];
-        if (c->fd < 0)
-            continue;
-        short ev = 0;
-        if (!c->eof && c->out_len < OUT_HIGH_MARK)
-            ev |= POLLIN;
-        if (c->out_len)
-            ev |= POLLOUT;
-        fds[n++] = (struct pollfd){.fd = c->fd, .events = ev};
-    }
-    return n;
 }
 
 /* No request in progress: no partial line, no reply unsent, nothing sent and not yet read. */
@@ -198,6 +213,8 @@ static struct conn *free_slot(struct intake_unix *u)
     return NULL;
 }
 
+static void on_conn(void *ctx, int fd, unsigned events);
+
 /* Bounded per call so that a flood of connections cannot hold the event loop here. */
 static void accept_waiting(struct intake_unix *u)
 {
@@ -217,11 +234,29 @@ static void accept_waiting(struct intake_unix *u)
                 unix_listener_pause(&u->listener, FULL_PAUSE_MS); /* not a spin on poll */
             return;
         }
+        if (loop_add_fd(u->loop, fd, LOOP_IN, on_conn, c) != 0) {
+            unix_listener_release(&u->listener, fd);
+            return;
+        }
+        c->owner = u;
         c->fd = fd;
+        c->watching = LOOP_IN;
         c->id = ++u->next_id;
         c->active_ms = c->line_start_ms = c->out_since_ms = now;
         taken++;
     }
+}
+
+static void request(struct intake_unix *u, struct conn *c, const char *line, size_t len)
+{
+    struct hal_event ev = {.kind = HAL_EVENT_REQUEST,
+                           .src = &u->src,
+                           .data = line,
+                           .len = len,
+                           .at_mono_ms = now_ms(),
+                           .reply = &u->reply,
+                           .conn = c->id};
+    hal_source_emit(&u->src, &ev);
 }
 
 /* Hands every complete line in the buffer to firmware, as long as replies can be queued. */
@@ -239,7 +274,7 @@ static void deliver_lines(struct intake_unix *u, struct conn *c)
             if (len > 0 && c->in[start + len - 1] == '\r')
                 len--;
             c->in[start + len] = '\0';
-            u->src.on_request(u->src.ctx, &u->src, c->id, c->in + start, len);
+            request(u, c, c->in + start, len);
         }
         start = (size_t)(nl - c->in) + 1;
     }
@@ -248,7 +283,7 @@ static void deliver_lines(struct intake_unix *u, struct conn *c)
     /* A full buffer without a newline: the line is at least one byte over the limit. */
     if (c->in_len == IN_BUF && !memchr(c->in, '\n', c->in_len)) {
         if (!c->discarding)
-            u->src.on_request(u->src.ctx, &u->src, c->id, NULL, INTAKE_UNIX_MAX_LINE);
+            request(u, c, NULL, INTAKE_UNIX_MAX_LINE);
         c->discarding = 1;
         c->in_len = 0;
     }
@@ -287,46 +322,48 @@ static void read_conn(struct intake_unix *u, struct conn *c)
             c->in[c->in_len] = '\0';
             size_t len = c->in_len;
             c->in_len = 0;
-            u->src.on_request(u->src.ctx, &u->src, c->id, c->in, len);
+            request(u, c, c->in, len);
         }
     }
 }
 
-static void iu_dispatch(struct hal_intake *src, const struct pollfd *fds, int n)
+static void on_conn(void *ctx, int fd, unsigned events)
 {
-    struct intake_unix *u = (struct intake_unix *)src;
-    int listen_ready = 0;
-    for (int i = 0; i < n; i++) {
-        if (!fds[i].revents)
-            continue;
-        if (fds[i].fd == u->listener.fd) {
-            listen_ready = 1;
-            continue;
-        }
-        for (int k = 0; k < MAX_CONNS; k++) {
-            struct conn *c = &u->conns[k];
-            if (c->fd != fds[i].fd)
-                continue;
-            if (fds[i].revents & POLLOUT)
-                conn_flush(c);
-            if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-                read_conn(u, c);
-            else if (c->in_len && c->out_len < OUT_HIGH_MARK)
-                deliver_lines(u, c); /* lines held back while replies were pending */
-            if (c->eof && c->out_len == 0) {
-                conn_close(u, c);
-                unix_listener_pause(&u->listener, 0); /* a slot and a descriptor are free */
-            }
-        }
+    struct conn *c = ctx;
+    struct intake_unix *u = c->owner;
+    (void)fd;
+    if (events & LOOP_OUT)
+        conn_flush(c);
+    if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR))
+        read_conn(u, c);
+    else if (c->in_len && c->out_len < OUT_HIGH_MARK)
+        deliver_lines(u, c); /* lines held back while replies were pending */
+    if (c->fd >= 0 && c->eof && c->out_len == 0) {
+        conn_close(u, c);
+        unix_listener_pause(&u->listener, 0); /* a slot and a descriptor are free */
     }
-    /* Last, so that no descriptor polled above is closed and reused by a new connection first. */
-    if (listen_ready)
-        accept_waiting(u);
+    watch(u);
 }
 
-static void iu_close(struct hal_intake *src)
+static void on_listen(void *ctx, int fd, unsigned events)
+{
+    struct intake_unix *u = ctx;
+    (void)fd;
+    (void)events;
+    accept_waiting(u);
+    watch(u);
+}
+
+static void on_resume(void *ctx)
+{
+    watch(ctx);
+}
+
+static void iu_close(struct hal_source *src)
 {
     struct intake_unix *u = (struct intake_unix *)src;
+    loop_del_fd(u->loop, u->listener.fd);
+    loop_del_timer(u->resume);
     unix_listener_close(&u->listener);
     for (int i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &u->conns[i];
@@ -339,25 +376,35 @@ static void iu_close(struct hal_intake *src)
     free(u);
 }
 
-static const struct hal_intake_api intake_unix_api = {
-    .poll_fds = iu_poll_fds, .dispatch = iu_dispatch, .reply = iu_reply, .close = iu_close};
+static const struct hal_source_api intake_unix_api = {.close = iu_close};
+static const struct hal_reply_api intake_unix_reply_api = {.send = iu_reply};
 
-int intake_unix_open(const char *path, hal_intake_request_fn on_request, void *ctx,
-                     struct hal_intake **out, char *err, size_t errlen)
+int intake_unix_open(const struct intake_unix_params *p, struct loop *loop, hal_event_fn emit,
+                     void *ctx, struct hal_source **out, char *err, size_t errlen)
 {
     struct intake_unix *u = calloc(1, sizeof *u);
-    if (!u) {
+    if (!u || !(u->resume = loop_add_timer(loop, on_resume, u))) {
+        free(u);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    int rc = unix_listener_open(&u->listener, path, 64, 0660, err, errlen);
+    int rc = unix_listener_open(&u->listener, p->path, 64, p->mode, err, errlen);
+    if (rc == 0 && (rc = loop_add_fd(loop, u->listener.fd, LOOP_IN, on_listen, u)) != 0) {
+        snprintf(err, errlen, "%s: cannot watch: %s", p->path, strerror(-rc));
+        unix_listener_close(&u->listener);
+    }
     if (rc) {
+        loop_del_timer(u->resume);
         free(u);
         return rc;
     }
-    u->src.api = &intake_unix_api;
-    u->src.on_request = on_request;
-    u->src.ctx = ctx;
+    u->src =
+        (struct hal_source){.api = &intake_unix_api, .role = p->role, .emit = emit, .ctx = ctx};
+    snprintf(u->src.name, sizeof u->src.name, "%s", p->name);
+    u->reply.api = &intake_unix_reply_api;
+    u->loop = loop;
+    u->listen_watching = LOOP_IN;
+    u->one_request = p->one_request;
     for (int i = 0; i < MAX_CONNS; i++)
         u->conns[i].fd = -1;
     *out = &u->src;

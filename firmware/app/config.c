@@ -202,7 +202,8 @@ static int same_file(const char *a, const char *b)
 }
 
 /* A socket path is unlinked before bind: on the journal's path that deleted every stored sale,
- * and one path for both sockets mixed POS and control lines. */
+ * and one path for both sockets mixed POS and control lines. A printer port that is the POS's
+ * port would echo the print stream back to the POS. (An empty path: a source not configured.) */
 static void check_paths_differ(struct conf_ctx *c, const struct config *cfg)
 {
     const struct {
@@ -210,12 +211,15 @@ static void check_paths_differ(struct conf_ctx *c, const struct config *cfg)
     } p[] = {
         {strcmp(cfg->journal_driver, "file") == 0 ? "journal.path" : "journal.device",
          cfg->journal_path},
-        {"intake.pos_socket", cfg->pos_socket},
-        {"control_socket", cfg->control_socket},
+        {"intake.pos_socket", cfg->sources.pos_socket},
+        {"control_socket", cfg->sources.control_socket},
+        {"intake.receipt_tap.pos_port", cfg->sources.has_tap ? cfg->sources.tap.pos_port : ""},
+        {"intake.receipt_tap.printer_port",
+         cfg->sources.has_tap ? cfg->sources.tap.printer_port : ""},
     };
     for (size_t i = 1; i < sizeof p / sizeof *p; i++)
         for (size_t k = 0; k < i; k++)
-            if (same_file(p[i].path, p[k].path)) {
+            if (p[i].path[0] && p[k].path[0] && same_file(p[i].path, p[k].path)) {
                 conf_fail(c, "%s: same path as %s", p[i].key, p[k].key);
                 return;
             }
@@ -407,6 +411,100 @@ static void parse_backend(struct conf_ctx *c, const cJSON *b, unsigned i, struct
     c->prefix = NULL;
 }
 
+static const unsigned standard_bauds[] = {1200,  2400,  4800,   9600,   19200,
+                                          38400, 57600, 115200, 230400, 460800};
+
+/* The printer line: the board may name the ports; the configuration may add or override them. */
+static void parse_tap(struct conf_ctx *c, const cJSON *o, struct board_sources *s)
+{
+    static const char *const keys[] = {"pos_port", "printer_port", "baud", "flow_control", NULL};
+    const char *path = "intake.receipt_tap.";
+    if (!cJSON_IsObject(o)) {
+        conf_fail(c, "intake.receipt_tap: must be an object");
+        return;
+    }
+    if (conf_only_keys(c, o, path, keys) != 0)
+        return;
+    struct board_tap_params *t = &s->tap;
+    s->has_tap = 1;
+    conf_str(c, o, path, "pos_port", t->pos_port, sizeof t->pos_port, !t->pos_port[0]);
+    conf_str(c, o, path, "printer_port", t->printer_port, sizeof t->printer_port,
+             !t->printer_port[0]);
+    uint64_t baud = t->baud ? t->baud : 9600;
+    if (conf_uint(c, o, path, "baud", &baud, 1200, 460800, 0) >= 0) {
+        size_t i = 0;
+        while (i < sizeof standard_bauds / sizeof *standard_bauds && standard_bauds[i] != baud)
+            i++;
+        if (i == sizeof standard_bauds / sizeof *standard_bauds)
+            conf_fail(c,
+                      "intake.receipt_tap.baud: %llu is not a standard rate (9600, 19200, "
+                      "38400, 57600, 115200 ...)",
+                      (unsigned long long)baud);
+        t->baud = (unsigned)baud;
+    }
+    if (!t->flow_control[0])
+        snprintf(t->flow_control, sizeof t->flow_control, "none");
+    if (conf_str(c, o, path, "flow_control", t->flow_control, sizeof t->flow_control, 0) >= 0 &&
+        strcmp(t->flow_control, "none") != 0 && strcmp(t->flow_control, "rtscts") != 0 &&
+        strcmp(t->flow_control, "xonxoff") != 0)
+        conf_fail(c, "intake.receipt_tap.flow_control: \"none\", \"rtscts\" or \"xonxoff\"");
+}
+
+/* A GPIO input: a chip and a line (or, in tests, a FIFO standing in for one). */
+static void parse_line(struct conf_ctx *c, const cJSON *o, const char *name, int *has,
+                       struct board_line_params *l, unsigned *budget_ms)
+{
+    static const char *const keys[] = {"chip", "line", "active", "fake_fifo", NULL};
+    static const char *const keys_budget[] = {"chip",      "line",      "active",
+                                              "fake_fifo", "budget_ms", NULL};
+    char path[64], active[8] = "";
+    snprintf(path, sizeof path, "intake.%s.", name);
+    if (!cJSON_IsObject(o)) {
+        conf_fail(c, "intake.%s: must be an object", name);
+        return;
+    }
+    if (conf_only_keys(c, o, path, budget_ms ? keys_budget : keys) != 0)
+        return;
+    *has = 1;
+    conf_str(c, o, path, "fake_fifo", l->fake_fifo, sizeof l->fake_fifo, 0);
+    conf_str(c, o, path, "chip", l->chip, sizeof l->chip, !l->chip[0] && !l->fake_fifo[0]);
+    uint64_t v = l->line;
+    if (conf_uint(c, o, path, "line", &v, 0, 511, 0) > 0)
+        l->line = (unsigned)v;
+    if (conf_str(c, o, path, "active", active, sizeof active, 0) > 0) {
+        if (strcmp(active, "low") != 0 && strcmp(active, "high") != 0)
+            conf_fail(c, "%sactive: \"low\" or \"high\"", path);
+        l->active_low = strcmp(active, "low") == 0;
+    }
+    if (budget_ms) {
+        v = *budget_ms;
+        if (conf_uint(c, o, path, "budget_ms", &v, 1, 1000, 0) > 0)
+            *budget_ms = (unsigned)v;
+    }
+}
+
+static void parse_intake(struct conf_ctx *c, const cJSON *in, struct config *cfg)
+{
+    static const char *const keys[] = {"pos_socket", "receipt_tap", "power_fail", "sale_signal",
+                                       NULL};
+    struct board_sources *s = &cfg->sources;
+    if (!cJSON_IsObject(in)) {
+        conf_fail(c, "intake: required, an object");
+        return;
+    }
+    if (conf_only_keys(c, in, "intake.", keys) != 0)
+        return;
+    conf_str(c, in, "intake.", "pos_socket", s->pos_socket, sizeof s->pos_socket, 1);
+    const cJSON *o;
+    if (!c->failed && (o = cJSON_GetObjectItemCaseSensitive(in, "receipt_tap")))
+        parse_tap(c, o, s);
+    if (!c->failed && (o = cJSON_GetObjectItemCaseSensitive(in, "power_fail")))
+        parse_line(c, o, "power_fail", &s->has_power_fail, &s->power_fail,
+                   &cfg->power_fail_budget_ms);
+    if (!c->failed && (o = cJSON_GetObjectItemCaseSensitive(in, "sale_signal")))
+        parse_line(c, o, "sale_signal", &s->has_sale_signal, &s->sale_signal, NULL);
+}
+
 int config_parse_backend(const cJSON *obj, unsigned index, struct backend_config *bc, char *err,
                          size_t errlen)
 {
@@ -419,9 +517,10 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
     static const char *const keys[] = {"terminal_id",    "journal",  "intake",
                                        "control_socket", "backends", NULL};
-    static const char *const intake_keys[] = {"pos_socket", NULL};
     struct conf_ctx c = {err, errlen, 0, NULL};
     memset(cfg, 0, sizeof *cfg);
+    board_describe(&cfg->sources);
+    cfg->power_fail_budget_ms = 10;
 
     FILE *f = fopen(path, "r");
     if (!f)
@@ -447,14 +546,11 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
         conf_fail(&c, "journal: required");
     if (!c.failed)
         parse_journal(&c, j, cfg);
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "intake");
-    if (!c.failed && !cJSON_IsObject(in))
-        conf_fail(&c, "intake: required, an object");
-    if (!c.failed && conf_only_keys(&c, in, "intake.", intake_keys) == 0)
-        conf_str(&c, in, "intake.", "pos_socket", cfg->pos_socket, sizeof cfg->pos_socket, 1);
     if (!c.failed)
-        conf_str(&c, root, "", "control_socket", cfg->control_socket, sizeof cfg->control_socket,
-                 1);
+        parse_intake(&c, cJSON_GetObjectItemCaseSensitive(root, "intake"), cfg);
+    if (!c.failed)
+        conf_str(&c, root, "", "control_socket", cfg->sources.control_socket,
+                 sizeof cfg->sources.control_socket, 1);
     if (!c.failed)
         check_paths_differ(&c, cfg);
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(root, "backends");

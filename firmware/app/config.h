@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "backend.h"
+#include "board/board.h"
 
 #define CONFIG_MAX_BACKENDS 8
 
@@ -22,8 +23,9 @@ struct config {
     char journal_path[PATH_MAX];
     uint64_t journal_size;
     uint32_t journal_erase_size, journal_prog_size;
-    char pos_socket[108];
-    char control_socket[108];
+    /* The board's description with the configuration's intake section laid over it. */
+    struct board_sources sources;
+    unsigned power_fail_budget_ms; /* reported against, never enforced */
     struct backend_config backends[CONFIG_MAX_BACKENDS];
     unsigned nbackends;
 };

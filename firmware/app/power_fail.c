@@ -37,7 +37,7 @@ static uint64_t marks_pending(const struct journal *j)
 static void on_power_failing(struct power_fail *pf, uint64_t edge_ms)
 {
     uint64_t start = mono_us();
-    pf->intake->stopped = STOPPED_REASON;
+    pf->intake->paused = STOPPED_REASON;
     uint64_t marks = marks_pending(pf->journal);
     int rc = delivery_flush(pf->delivery);
     const char *step = "writing the delivery marks";
@@ -83,7 +83,7 @@ static void on_power_back(struct power_fail *pf, uint64_t at_ms)
     if (!pf->failing)
         return;
     pf->failing = 0;
-    pf->intake->stopped = NULL;
+    pf->intake->paused = NULL;
     uint64_t down = at_ms > pf->failing_since ? at_ms - pf->failing_since : 0;
     log_info("power back after %.3f s (a brownout): intake resumed", (double)down / 1000.0);
 }

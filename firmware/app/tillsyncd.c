@@ -1,7 +1,7 @@
 /*
- * tillsyncd: the daemon. One thread, one event loop:
- *   POS intake (board's intake driver) -> validation -> journal (synced) -> reply
- *   journal -> delivery (libcurl multi) -> backends
+ * tillsyncd: the daemon. One thread, one event loop (hal/loop.h) that every source registers with:
+ *   the board's sources -> HAL events -> (by role) validation -> journal (synced) -> reply
+ *   journal -> delivery (libcurl's sockets and timers on the same loop) -> backends
  *   control socket -> status
  */
 #define _GNU_SOURCE
@@ -19,19 +19,27 @@
 #include "board/board.h"
 #include "clock.h"
 #include "config.h"
-#include "control.h"
 #include "delivery.h"
+#include "hal/loop.h"
+#include "hal/source.h"
 #include "journal.h"
 #include "log.h"
-#include "netwatch.h"
 #include "pos_intake.h"
+#include "power_fail.h"
+
+#define MAX_SOURCES 8
 
 struct daemon {
     struct config cfg;
     struct journal journal;
     uint64_t journal_size; /* the device's, as opened: mtd's is not in the config */
+    struct loop *loop;
     struct delivery *delivery;
     struct pos_intake intake;
+    struct power_fail power;
+    struct hal_source *sources[MAX_SOURCES];
+    unsigned nsources;
+    int running;
 };
 
 static void usage(FILE *f)
@@ -58,6 +66,7 @@ static char *status_json(struct daemon *d)
     cJSON_AddNumberToObject(in, "duplicates", (double)d->intake.duplicates);
     cJSON_AddNumberToObject(in, "rejected", (double)d->intake.rejected);
     cJSON_AddNumberToObject(in, "refused_retry", (double)d->intake.refused);
+    power_fail_status(&d->power, o);
     cJSON *arr = cJSON_AddArrayToObject(o, "backends");
     uint64_t oldest = delivery_status(d->delivery, arr);
     uint64_t now = clock_wall_ms();
@@ -154,15 +163,55 @@ static char *retry_dead(struct daemon *d, const char *backend)
     return strdup(buf);
 }
 
-static char *on_control(void *ctx, const char *request)
+static char *control_reply(struct daemon *d, const char *request)
 {
+    if (!request)
+        return strdup("{\"error\":\"request too long\"}");
     if (strcmp(request, "status") == 0)
-        return status_json(ctx);
+        return status_json(d);
     if (strcmp(request, "dead-letters") == 0)
-        return dead_letters_json(ctx);
+        return dead_letters_json(d);
     if (strncmp(request, "retry-dead ", 11) == 0)
-        return retry_dead(ctx, request + 11);
+        return retry_dead(d, request + 11);
     return strdup("{\"error\":\"unknown command\"}");
+}
+
+/* Every source's events, by what the board says the source is for. */
+static void on_event(void *ctx, const struct hal_event *ev)
+{
+    struct daemon *d = ctx;
+    switch (ev->src->role) {
+    case HAL_ROLE_POS:
+        pos_intake_on_request(&d->intake, ev);
+        break;
+    case HAL_ROLE_CONTROL: {
+        char *line = control_reply(d, ev->data);
+        if (line && ev->reply)
+            ev->reply->api->send(ev->reply, ev->conn, line, strlen(line));
+        free(line);
+        break;
+    }
+    case HAL_ROLE_NETWORK:
+        log_info("network change: retrying uploads now");
+        delivery_wake(d->delivery);
+        break;
+    case HAL_ROLE_POWER_FAIL:
+    case HAL_ROLE_SALE_SIGNAL:
+        power_fail_on_event(&d->power, ev);
+        break;
+    case HAL_ROLE_RECEIPT:
+        break;
+    }
+}
+
+static void on_signal(void *ctx, int fd, unsigned events)
+{
+    struct daemon *d = ctx;
+    struct signalfd_siginfo si;
+    (void)events;
+    if (read(fd, &si, sizeof si) > 0)
+        log_info("signal %u: stopping", si.ssi_signo);
+    d->running = 0;
 }
 
 static int open_signals(void)
@@ -233,64 +282,59 @@ int main(int argc, char **argv)
                  d.journal.block_size, d.journal.max_body);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    d.delivery = delivery_new(d.cfg.terminal_id, d.cfg.backends, d.cfg.nbackends, &d.journal, err,
-                              sizeof err);
+    if (!(d.loop = loop_new())) {
+        log_error("event loop: %s", strerror(errno));
+        return 1;
+    }
+    d.delivery = delivery_new(d.cfg.terminal_id, d.cfg.backends, d.cfg.nbackends, &d.journal,
+                              d.loop, err, sizeof err);
     if (!d.delivery) {
         log_error("%s", err);
         return 1;
     }
     d.intake = (struct pos_intake){.terminal_id = d.cfg.terminal_id, .journal = &d.journal};
+    d.power = (struct power_fail){.intake = &d.intake,
+                                  .delivery = d.delivery,
+                                  .journal = &d.journal,
+                                  .budget_ms = d.cfg.power_fail_budget_ms,
+                                  .has_power_line = d.cfg.sources.has_power_fail,
+                                  .has_signal_line = d.cfg.sources.has_sale_signal};
     int sfd = open_signals();
-    struct hal_intake *intake = NULL;
-    if (board_intake_open(d.cfg.pos_socket, pos_intake_on_request, &d.intake, &intake, err,
-                          sizeof err) != 0) {
-        log_error("intake.pos_socket: %s", err);
+    if (sfd < 0 || loop_add_fd(d.loop, sfd, LOOP_IN, on_signal, &d) != 0) {
+        log_error("signals: %s", strerror(errno));
         return 1;
     }
-    struct control *ctl = control_open(d.cfg.control_socket, on_control, &d, err, sizeof err);
-    if (!ctl) {
-        log_error("%s", err);
-        intake->api->close(intake); /* leaves no socket of ours behind for the next start */
+    if (board_sources_open(&d.cfg.sources, d.loop, on_event, &d, d.sources, MAX_SOURCES,
+                           &d.nsources, err, sizeof err) != 0) {
+        log_error("%s", err); /* nothing of ours is left behind for the next start */
         return 1;
     }
-    int nfd = netwatch_open();
-    if (nfd < 0)
+    int have_network = 0;
+    for (unsigned i = 0; i < d.nsources; i++) {
+        have_network |= d.sources[i]->role == HAL_ROLE_NETWORK;
+        if (d.sources[i]->role != HAL_ROLE_CONTROL && d.sources[i]->role != HAL_ROLE_POS)
+            log_info("source %s open", d.sources[i]->name);
+    }
+    if (!have_network)
         log_warn("no netlink events: connectivity return is noticed by backoff alone");
     log_info("ready: terminal %s, board %s, %u backend(s), POS socket %s", d.cfg.terminal_id,
-             board_name(), d.cfg.nbackends, d.cfg.pos_socket);
+             board_name(), d.cfg.nbackends, d.cfg.sources.pos_socket);
 
-    for (int running = 1; running;) {
-        struct pollfd fds[64];
-        int n_sig = 2, n_in, n_ctl;
-        fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        fds[1] = (struct pollfd){.fd = nfd, .events = POLLIN}; /* poll ignores fd -1 */
-        n_in = intake->api->poll_fds(intake, fds + n_sig, 40);
-        n_ctl = control_poll_fds(ctl, fds + n_sig + n_in, 64 - n_sig - n_in);
-        delivery_wait(d.delivery, fds, (unsigned)(n_sig + n_in + n_ctl), 1000);
-        if (fds[0].revents) {
-            struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof si) > 0)
-                log_info("signal %u: stopping", si.ssi_signo);
-            running = 0;
-        }
-        if (fds[1].revents && netwatch_read(nfd)) {
-            log_info("network change: retrying uploads now");
-            delivery_wake(d.delivery);
-        }
-        /* Intake first: a cashier waiting on a reply matters more than an upload. */
-        intake->api->dispatch(intake, fds + n_sig, n_in);
-        control_dispatch(ctl, fds + n_sig + n_in, n_ctl);
+    /* After every turn, as Redis's beforeSleep: a sale just stored may start an upload. */
+    for (d.running = 1; d.running;) {
+        loop_run_once(d.loop, -1);
         delivery_run(d.delivery);
     }
 
     /* Every acknowledged sale is already synced; what is left is progress worth keeping. */
-    intake->api->close(intake);
-    control_close(ctl);
-    if (nfd >= 0)
-        close(nfd);
+    while (d.nsources)
+        hal_source_close(d.sources[--d.nsources]);
+    loop_del_fd(d.loop, sfd);
+    close(sfd);
     delivery_flush(d.delivery);
     journal_sync(&d.journal);
     delivery_free(d.delivery);
+    loop_free(d.loop);
     journal_unmount(&d.journal);
     hal_flash_close(flash);
     curl_global_cleanup();

@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "hal/loop.h"
 #include "log.h"
 
 #define RESPONSE_DEFAULT 16384 /* a backend may ask for more (backend_ops.response_max) */
@@ -84,6 +85,9 @@ struct delivery {
     } copies[8];
     unsigned ncopies;
     CURLM *multi;
+    struct loop *loop;
+    struct loop_timer *curl_timer; /* libcurl's own timeout (CURLMOPT_TIMERFUNCTION) */
+    struct loop_timer *due_timer;  /* the next backoff, dead-letter retry or mark write */
     struct lane lanes[DELIVERY_MAX_BACKENDS];
     unsigned nlanes;
     unsigned marks_pending;
@@ -375,7 +379,7 @@ static unsigned in_flight(const struct lane *l)
 /*
  * When the lane's health probe goes out (UINT64_MAX: not before its next attempt): at its due
  * time, if the attempt is more than an interval later then; else the attempt itself will tell.
- * delivery_wait sleeps until this, never until a due time that starts nothing: the loop would
+ * The due timer is armed for this, never until a due time that starts nothing: the loop would
  * spin until the attempt.
  */
 static uint64_t probe_start_ms(const struct lane *l, uint64_t now)
@@ -699,15 +703,77 @@ static int lane_init(struct lane *l, const struct backend_config *bc, unsigned i
     return 0;
 }
 
+/* libcurl's sockets on the loop: CURLMOPT_SOCKETFUNCTION says what each wants watched. */
+
+static void on_curl_socket(void *ctx, int fd, unsigned events)
+{
+    struct delivery *d = ctx;
+    int mask = (events & LOOP_IN ? CURL_CSELECT_IN : 0) |
+               (events & LOOP_OUT ? CURL_CSELECT_OUT : 0) |
+               (events & (LOOP_ERR | LOOP_HUP) ? CURL_CSELECT_ERR : 0);
+    int running;
+    curl_multi_socket_action(d->multi, fd, mask, &running);
+}
+
+static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct delivery *d = userp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        loop_del_fd(d->loop, fd);
+        curl_multi_assign(d->multi, fd, NULL);
+        return 0;
+    }
+    unsigned events = (what & CURL_POLL_IN ? LOOP_IN : 0) | (what & CURL_POLL_OUT ? LOOP_OUT : 0);
+    if (socketp)
+        return loop_mod_fd(d->loop, fd, events) == 0 ? 0 : -1;
+    if (loop_add_fd(d->loop, fd, events, on_curl_socket, d) != 0)
+        return -1;
+    curl_multi_assign(d->multi, fd, d); /* non-NULL: registered */
+    return 0;
+}
+
+static void on_curl_timer(void *ctx)
+{
+    struct delivery *d = ctx;
+    int running;
+    curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
+static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct delivery *d = userp;
+    (void)multi;
+    loop_timer_set(d->curl_timer, timeout_ms < 0 ? LOOP_NEVER : (uint64_t)timeout_ms);
+    return 0;
+}
+
+static void on_due(void *ctx)
+{
+    delivery_run(ctx);
+}
+
 struct delivery *delivery_new(const char *terminal_id, const struct backend_config *backends,
-                              unsigned nbackends, struct journal *j, char *err, size_t errlen)
+                              unsigned nbackends, struct journal *j, struct loop *loop, char *err,
+                              size_t errlen)
 {
     struct delivery *d = calloc(1, sizeof *d);
-    if (!d || !(d->multi = curl_multi_init())) {
+    if (!d || !(d->multi = curl_multi_init()) ||
+        !(d->curl_timer = loop_add_timer(loop, on_curl_timer, d)) ||
+        !(d->due_timer = loop_add_timer(loop, on_due, d))) {
         snprintf(err, errlen, "out of memory");
+        if (d) {
+            loop_del_timer(d->curl_timer);
+            curl_multi_cleanup(d->multi);
+        }
         free(d);
         return NULL;
     }
+    d->loop = loop;
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
     snprintf(d->terminal_id, sizeof d->terminal_id, "%s", terminal_id);
     d->journal = j;
     d->first_seq_this_run = j->next_seq;
@@ -754,49 +820,42 @@ void delivery_free(struct delivery *d)
             l->ops->close(l->bc, l->state);
         free(l->state);
     }
-    curl_multi_cleanup(d->multi);
+    curl_multi_cleanup(d->multi); /* removes its sockets from the loop through curl_socket_cb */
+    loop_del_timer(d->curl_timer);
+    loop_del_timer(d->due_timer);
     free(d);
 }
 
-int delivery_wait(struct delivery *d, struct pollfd *fds, unsigned nfds, int timeout_ms)
+/* How long until something of ours is due that no transfer or descriptor will announce. */
+static uint64_t next_due_in_ms(const struct delivery *d)
 {
-    uint64_t now = clock_mono_ms();
+    uint64_t now = clock_mono_ms(), timeout = LOOP_NEVER;
     for (unsigned i = 0; i < d->nlanes; i++) {
         const struct lane *l = &d->lanes[i];
         if (dead_waiting(l)) {
             uint64_t wait = l->dead_retry_ms > now ? l->dead_retry_ms - now : 0;
-            if (wait < (uint64_t)timeout_ms)
-                timeout_ms = (int)wait;
+            if (wait < timeout)
+                timeout = wait;
         }
         if (l->failing) {
             uint64_t due = l->next_attempt_ms, probe = probe_start_ms(l, now);
             if (probe < due)
                 due = probe;
             uint64_t wait = due > now ? due - now : 0;
-            if (wait < (uint64_t)timeout_ms)
-                timeout_ms = (int)wait;
+            if (wait < timeout)
+                timeout = wait;
         }
     }
     if (d->marks_pending) {
         uint64_t wait = d->marks_due_ms > now ? d->marks_due_ms - now : 0;
-        if (wait < (uint64_t)timeout_ms)
-            timeout_ms = (int)wait;
+        if (wait < timeout)
+            timeout = wait;
     }
-    /* curl_multi_poll waits on our descriptors together with libcurl's own: one loop for all. */
-    struct curl_waitfd w[64];
-    unsigned n = nfds < 64 ? nfds : 64;
-    for (unsigned i = 0; i < n; i++)
-        w[i] = (struct curl_waitfd){.fd = fds[i].fd, .events = fds[i].events, .revents = 0};
-    CURLMcode mc = curl_multi_poll(d->multi, w, n, timeout_ms, NULL);
-    for (unsigned i = 0; i < n; i++)
-        fds[i].revents = (short)w[i].revents;
-    return mc == CURLM_OK ? 0 : -EIO;
+    return timeout;
 }
 
 void delivery_run(struct delivery *d)
 {
-    int running = 0;
-    curl_multi_perform(d->multi, &running);
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(d->multi, &left))) {
@@ -820,6 +879,8 @@ void delivery_run(struct delivery *d)
     if (d->marks_pending && ((d->marks_pending >= MARK_BATCH && !d->marks_failing) ||
                              clock_mono_ms() >= d->marks_due_ms))
         delivery_flush(d);
+    /* Never a due time that starts nothing (probe_start_ms): the loop would spin until it. */
+    loop_timer_set(d->due_timer, next_due_in_ms(d));
 }
 
 void delivery_wake(struct delivery *d)

@@ -21,13 +21,13 @@
 #ifndef TILLSYNC_DELIVERY_H
 #define TILLSYNC_DELIVERY_H
 
-#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
 
 #include "backend.h"
+#include "hal/loop.h"
 #include "journal.h"
 
 struct delivery;
@@ -37,12 +37,13 @@ struct delivery;
 /* Delivers the journal's sales to each backend (journal index = position in backends), under
  * references "<terminal_id>:<txn>". backends must outlive the delivery. */
 struct delivery *delivery_new(const char *terminal_id, const struct backend_config *backends,
-                              unsigned nbackends, struct journal *j, char *err, size_t errlen);
+                              unsigned nbackends, struct journal *j, struct loop *loop, char *err,
+                              size_t errlen);
 void delivery_free(struct delivery *d);
 
-/* Waits for any of fds or a transfer, at most timeout_ms (bounded further by delivery timers). */
-int delivery_wait(struct delivery *d, struct pollfd *fds, unsigned nfds, int timeout_ms);
-/* Advances transfers, handles their outcomes, starts what is due. Call after every wait. */
+/* Handles finished transfers, starts what is due, and arms the loop for the next due time.
+ * libcurl's sockets and timers run on the loop by themselves; call this after every turn of
+ * the loop (a new sale may be waiting) as Redis calls beforeSleep. */
 void delivery_run(struct delivery *d);
 /* The network may be back: every backend waiting out a network backoff tries again now. */
 void delivery_wake(struct delivery *d);

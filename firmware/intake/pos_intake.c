@@ -11,85 +11,89 @@
 #include "log.h"
 #include "sale.h"
 
-static void reply(struct hal_intake *src, uint32_t conn, cJSON *o)
-{
-    char *line = cJSON_PrintUnformatted(o);
-    if (line) {
-        src->api->reply(src, conn, line, strlen(line));
-        free(line);
-    }
-    cJSON_Delete(o);
-}
-
-static void reply_error(struct hal_intake *src, uint32_t conn, const char *error, int retry)
+static char *reply_error(const char *error, int retry)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddFalseToObject(o, "ok");
     cJSON_AddStringToObject(o, "error", error);
     if (retry)
         cJSON_AddTrueToObject(o, "retry");
-    reply(src, conn, o);
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return line;
 }
 
-static void reply_ok(struct hal_intake *src, uint32_t conn, const char *ref, int duplicate)
+static char *reply_ok(const char *ref, int duplicate)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddTrueToObject(o, "ok");
     cJSON_AddStringToObject(o, "ref", ref);
     if (duplicate)
         cJSON_AddTrueToObject(o, "duplicate");
-    reply(src, conn, o);
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return line;
 }
 
-void pos_intake_on_request(void *ctx, struct hal_intake *src, uint32_t conn, const char *req,
-                           size_t len)
+enum pos_outcome pos_intake_sale(struct pos_intake *pi, const char *req, size_t len, char **reply)
 {
-    struct pos_intake *pi = ctx;
     char err[256];
-    if (pi->stopped) {
+    if (pi->paused) {
         pi->refused++;
-        reply_error(src, conn, pi->stopped, 1);
-        return;
+        *reply = reply_error(pi->paused, 1);
+        return POS_RETRY;
     }
     if (!req) {
         pi->rejected++;
         snprintf(err, sizeof err, "request: longer than %zu bytes", len);
-        reply_error(src, conn, err, 0);
-        return;
+        *reply = reply_error(err, 0);
+        return POS_REJECTED;
     }
     struct sale s;
     if (sale_parse(req, len, &s, err, sizeof err) != 0) {
         pi->rejected++;
-        reply_error(src, conn, err, 0);
-        return;
+        *reply = reply_error(err, 0);
+        return POS_REJECTED;
     }
     char ref[128];
     snprintf(ref, sizeof ref, "%s:%s", pi->terminal_id, s.txn);
     uint64_t seq;
     if (journal_find_txn(pi->journal, s.txn)) {
         pi->duplicates++;
-        reply_ok(src, conn, ref, 1);
         sale_free(&s);
-        return;
+        *reply = reply_ok(ref, 1);
+        return POS_DUPLICATE;
     }
     int rc = journal_append_sale(pi->journal, s.txn, s.body, s.body_len, clock_wall_ms(), &seq);
     sale_free(&s);
     if (rc == 0) {
         pi->accepted++;
-        reply_ok(src, conn, ref, 0);
-    } else if (rc == -ENOSPC) {
-        pi->refused++;
-        reply_error(src, conn,
-                    "journal full: sales are waiting for delivery; keep this sale and "
-                    "retry",
-                    1);
-    } else if (rc == -EMSGSIZE) {
+        *reply = reply_ok(ref, 0);
+        return POS_STORED;
+    }
+    if (rc == -EMSGSIZE) {
         pi->rejected++;
-        reply_error(src, conn, "items: sale too large for one journal record", 0);
+        *reply = reply_error("items: sale too large for one journal record", 0);
+        return POS_REJECTED;
+    }
+    pi->refused++;
+    if (rc == -ENOSPC) {
+        *reply = reply_error("journal full: sales are waiting for delivery; keep this sale and "
+                             "retry",
+                             1);
     } else {
-        pi->refused++;
         log_error("journal append failed: %s", strerror(-rc));
         snprintf(err, sizeof err, "flash failure (%s); keep this sale and retry", strerror(-rc));
-        reply_error(src, conn, err, 1);
+        *reply = reply_error(err, 1);
     }
+    return POS_RETRY;
+}
+
+void pos_intake_on_request(struct pos_intake *pi, const struct hal_event *ev)
+{
+    char *line = NULL;
+    pos_intake_sale(pi, ev->data, ev->len, &line);
+    if (line && ev->reply)
+        ev->reply->api->send(ev->reply, ev->conn, line, strlen(line));
+    free(line);
 }

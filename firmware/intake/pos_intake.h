@@ -8,20 +8,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hal/intake.h"
+#include "hal/source.h"
 #include "journal.h"
 
 struct pos_intake {
     const char *terminal_id;
     struct journal *journal;
+    /* Set while no sale may be stored (power failing): every sale is answered retry: true with
+     * this reason, and the journal is not touched. */
+    const char *paused;
     uint64_t accepted, duplicates, rejected, refused; /* since start, for status */
-    /* Non-NULL: every request is answered with this reason and retry, the journal untouched
-     * (the power is failing). */
-    const char *stopped;
 };
 
-/* The hal_intake_request_fn for the board's intake source; ctx is a struct pos_intake. */
-void pos_intake_on_request(void *ctx, struct hal_intake *src, uint32_t conn, const char *req,
-                           size_t len);
+enum pos_outcome { POS_STORED, POS_DUPLICATE, POS_REJECTED, POS_RETRY };
+
+/* One sale request line (NULL: longer than len bytes) through validation into the journal. The
+ * contract's reply line is returned in *reply (malloc'd; NULL when out of memory). */
+enum pos_outcome pos_intake_sale(struct pos_intake *pi, const char *req, size_t len, char **reply);
+
+/* A request event from a POS source: stored, then answered on its reply channel. */
+void pos_intake_on_request(struct pos_intake *pi, const struct hal_event *ev);
 
 #endif

@@ -170,7 +170,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: journal_mount: %s\n", err);
         return 1;
     }
-    r.d = delivery_new("T1", NULL, 0, &r.j, err, sizeof err);
+    struct loop *l = loop_new();
+    r.d = delivery_new("T1", NULL, 0, &r.j, l, err, sizeof err);
     r.pi = (struct pos_intake){.terminal_id = "T1", .journal = &r.j};
     r.pf = (struct power_fail){.intake = &r.pi,
                                .delivery = r.d,
@@ -207,13 +208,8 @@ int main(int argc, char **argv)
     }
     close(fd);
 
-    struct loop *l = loop_new();
     struct fifo_ctx fc = {.r = &r};
-    struct gpio_fifo_params fp;
-    if (snprintf(fp.path, sizeof fp.path, "%s", fifo) >= (int)sizeof fp.path) {
-        printf("bench: %s: path too long for a FIFO's\n", fifo);
-        return 1;
-    }
+    struct gpio_fifo_params fp = {.path = fifo};
     struct hal_source *src = NULL;
     if (gpio_fifo_open(&fp, HAL_ROLE_POWER_FAIL, "power_fail", l, on_fifo_edge, &fc, &src, err,
                        sizeof err)) {
@@ -241,7 +237,6 @@ int main(int argc, char **argv)
     }
     close(w);
     hal_source_close(src);
-    loop_free(l);
 
     printf("bench_power_fail: %u edges, %u backend(s), backlog %u deliveries per edge "
            "(%.1f marks written per edge), journal image in %s\n",
@@ -251,6 +246,7 @@ int main(int argc, char **argv)
     report("edge to synced, FIFO line + event loop", via_fifo, edges, r.pf.budget_ms);
     report("device floor: 16 B pwrite + fdatasync", floor_us, edges, r.pf.budget_ms);
     delivery_free(r.d);
+    loop_free(l);
     journal_unmount(&r.j);
     hal_flash_close(r.flash);
     unlink(image);

@@ -193,8 +193,8 @@ static void test_example_loads(void **state)
     assert_int_equal(cfg.journal_size, 4194304);
     assert_int_equal(cfg.journal_erase_size, 65536);
     assert_int_equal(cfg.journal_prog_size, 16);
-    assert_string_equal(cfg.pos_socket, "/run/tillsync/pos.sock");
-    assert_string_equal(cfg.control_socket, "/run/tillsync/ctl.sock");
+    assert_string_equal(cfg.sources.pos_socket, "/run/tillsync/pos.sock");
+    assert_string_equal(cfg.sources.control_socket, "/run/tillsync/ctl.sock");
     assert_int_equal(cfg.nbackends, 1);
     const struct backend_config *b = &cfg.backends[0];
     assert_string_equal(b->name, "glu");

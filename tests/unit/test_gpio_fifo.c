@@ -31,7 +31,7 @@ struct seen {
     struct hal_source *src[MAX_SEEN];
 };
 
-static char dir[64], path[96], err[256];
+static char dir[64], path[128], err[256];
 
 static uint64_t now_ms(void)
 {
@@ -89,8 +89,7 @@ static int teardown(void **state)
 
 static struct hal_source *open_line(struct loop *l, struct seen *s)
 {
-    struct gpio_fifo_params p;
-    snprintf(p.path, sizeof p.path, "%s", path);
+    struct gpio_fifo_params p = {.path = path};
     struct hal_source *src = NULL;
     assert_int_equal(
         gpio_fifo_open(&p, HAL_ROLE_POWER_FAIL, "power_fail", l, record, s, &src, err, sizeof err),
@@ -164,8 +163,7 @@ static void test_not_a_fifo_is_refused(void **state)
     assert_true(fd >= 0);
     close(fd);
     struct loop *l = loop_new();
-    struct gpio_fifo_params p;
-    snprintf(p.path, sizeof p.path, "%s", path);
+    struct gpio_fifo_params p = {.path = path};
     struct hal_source *src = NULL;
     int rc = gpio_fifo_open(&p, HAL_ROLE_SALE_SIGNAL, "sale_signal", l, record, NULL, &src, err,
                             sizeof err);
@@ -173,7 +171,9 @@ static void test_not_a_fifo_is_refused(void **state)
     assert_null(src);
     assert_non_null(strstr(err, "not a FIFO"));
 
-    snprintf(p.path, sizeof p.path, "%s/no/such/dir/line", dir);
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/line", dir);
+    p.path = missing;
     rc = gpio_fifo_open(&p, HAL_ROLE_SALE_SIGNAL, "sale_signal", l, record, NULL, &src, err,
                         sizeof err);
     assert_int_equal(rc, -ENOENT);

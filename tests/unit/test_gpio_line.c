@@ -172,7 +172,7 @@ static int teardown(void **state)
 static int open_line(struct loop *l, struct seen *s, const char *chip, unsigned offset,
                      int active_low, struct hal_source **out)
 {
-    struct gpio_line_params p = {.offset = offset, .active_low = active_low};
+    struct gpio_line_params p = {.line = offset, .active_low = active_low};
     snprintf(p.chip, sizeof p.chip, "%s", chip);
     return gpio_line_open(&p, HAL_ROLE_POWER_FAIL, "power_fail", l, record, s, out, err,
                           sizeof err);

@@ -21,6 +21,7 @@
 
 #include "drivers/flash_ram.h"
 #include "delivery.h"
+#include "hal/loop.h"
 #include "journal.h"
 #include "pos_intake.h"
 #include "power_fail.h"
@@ -66,20 +67,6 @@ static void sw_close(struct hal_flash *d)
 }
 static const struct hal_flash_api sw_api = {sw_read, sw_prog, sw_erase, sw_sync, sw_close};
 
-/* A reply channel that keeps the last line. */
-struct last_reply {
-    struct hal_intake src;
-    char line[512];
-};
-static int keep_reply(struct hal_intake *src, uint32_t conn, const char *line, size_t len)
-{
-    (void)conn;
-    struct last_reply *r = (struct last_reply *)src;
-    snprintf(r->line, sizeof r->line, "%.*s", (int)len, line);
-    return 0;
-}
-static const struct hal_intake_api reply_api = {.reply = keep_reply};
-
 struct rig {
     struct sync_watch flash;
     struct journal j;
@@ -87,7 +74,7 @@ struct rig {
     struct pos_intake pi;
     struct power_fail pf;
     struct hal_source power, signal;
-    struct last_reply reply;
+    struct loop *loop;
 };
 
 static void rig_mount(struct rig *r)
@@ -103,7 +90,8 @@ static struct rig *rig_new(void)
     r->flash = (struct sync_watch){.dev = {&sw_api, geo}, .ram = flash_ram_create(&geo)};
     rig_mount(r);
     /* No backend lanes: delivery_flush writes the journal's marks, which tests set directly. */
-    r->d = delivery_new("T1", NULL, 0, &r->j, err, sizeof err);
+    r->loop = loop_new();
+    r->d = delivery_new("T1", NULL, 0, &r->j, r->loop, err, sizeof err);
     assert_non_null(r->d);
     r->pi = (struct pos_intake){.terminal_id = "T1", .journal = &r->j};
     r->pf = (struct power_fail){.intake = &r->pi,
@@ -114,13 +102,13 @@ static struct rig *rig_new(void)
                                 .has_signal_line = 1};
     r->power = (struct hal_source){.role = HAL_ROLE_POWER_FAIL, .name = "power_fail"};
     r->signal = (struct hal_source){.role = HAL_ROLE_SALE_SIGNAL, .name = "sale_signal"};
-    r->reply.src.api = &reply_api;
     return r;
 }
 
 static void rig_free(struct rig *r)
 {
     delivery_free(r->d);
+    loop_free(r->loop);
     journal_unmount(&r->j);
     hal_flash_close(r->flash.ram);
     free(r);
@@ -147,8 +135,11 @@ static cJSON *sale(struct rig *r, unsigned i)
                  "{\"event\":\"sale.completed\",\"txn\":\"t%u\",\"at\":\"2026-04-07T19:45:00Z\","
                  "\"total\":%u,\"currency\":\"GBP\"}",
                  i, 100 + i);
-    pos_intake_on_request(&r->pi, &r->reply.src, 1, line, (size_t)n);
-    cJSON *o = cJSON_Parse(r->reply.line);
+    char *reply = NULL;
+    pos_intake_sale(&r->pi, line, (size_t)n, &reply);
+    assert_non_null(reply);
+    cJSON *o = cJSON_Parse(reply);
+    free(reply);
     assert_non_null(o);
     return o;
 }
@@ -186,7 +177,7 @@ static void test_active_edge_writes_and_syncs_marks(void **state)
     uint64_t at = mono_ms();
     edge(r, &r->power, 1, at);
     assert_true(r->pf.failing);
-    assert_non_null(r->pi.stopped);
+    assert_non_null(r->pi.paused);
     assert_int_equal(r->pf.edges, 1);
     assert_int_equal(r->pf.last_marks, 5);
     assert_int_equal(r->pf.last_undelivered, 0);
@@ -248,7 +239,7 @@ static void test_stopped_intake_answers_retry_and_stores_nothing(void **state)
     /* A brownout: the line goes inactive and intake resumes; a second outage stops it again. */
     edge(r, &r->power, 0, mono_ms());
     assert_false(r->pf.failing);
-    assert_null(r->pi.stopped);
+    assert_null(r->pi.paused);
     sale_ok(r, 2);
     edge(r, &r->power, 1, mono_ms());
     assert_int_equal(r->pf.edges, 2);
@@ -280,7 +271,7 @@ static void test_sync_failure_is_reported(void **state)
     r->flash.fail_sync = 1;
     edge(r, &r->power, 1, mono_ms());
     assert_true(r->pf.failing);
-    assert_non_null(r->pi.stopped); /* intake stops whatever the flash does */
+    assert_non_null(r->pi.paused); /* intake stops whatever the flash does */
     assert_int_equal(r->pf.last_error, EIO);
     assert_int_equal(r->pf.last_marks, 0);
     cJSON *st = cJSON_CreateObject();

@@ -41,9 +41,9 @@ struct board_tap_params {
 /* A GPIO input line: a character-device line (libgpiod), or a FIFO standing in for one in tests
  * (each byte '1' = active, '0' = inactive). */
 struct board_line_params {
-    char chip[64];      /* "gpiochip0" or a path; empty when fake_fifo is set */
-    unsigned line;      /* offset on the chip */
-    int active_low;     /* the line reads 0 when the condition holds */
+    char chip[64];  /* "gpiochip0" or a path; empty when fake_fifo is set */
+    unsigned line;  /* offset on the chip */
+    int active_low; /* the line reads 0 when the condition holds */
     char fake_fifo[108];
 };
 

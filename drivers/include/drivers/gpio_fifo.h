@@ -13,7 +13,7 @@
 #include "hal/source.h"
 
 struct gpio_fifo_params {
-    char path[108]; /* made (mode 0600) if missing; an existing non-FIFO is refused */
+    const char *path; /* made (mode 0600) if missing; an existing non-FIFO is refused */
 };
 
 /* Opens the FIFO on loop; edges go to emit(ctx, ...) as HAL_EVENT_EDGE from a source with this

@@ -12,9 +12,9 @@
 #include "hal/source.h"
 
 struct gpio_line_params {
-    char chip[64];   /* "gpiochip0", "/dev/gpiochip0", a chip label or number */
-    unsigned offset; /* the line's offset on that chip */
-    int active_low;  /* the line reads 0 while the condition holds */
+    char chip[64];  /* "gpiochip0", "/dev/gpiochip0", a chip label or number */
+    unsigned line;  /* the line's offset on that chip */
+    int active_low; /* the line reads 0 while the condition holds */
 };
 
 /* Requests the line, registers its event descriptor on loop and reports to emit(ctx, ...). A
