@@ -15,13 +15,14 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Sales still to deliver, summed over backends: what a restart finds queued if nothing more is
- * marked. */
-static uint64_t undelivered(const struct journal *j)
+/* Sales at or above each backend's watermark, summed: what a restart delivers (again, for the
+ * ones finished after one still in flight) once these marks are on flash. Not journal's queued,
+ * which counts those finished out of order as done. */
+static uint64_t unmarked(const struct journal *j)
 {
     uint64_t n = 0;
     for (unsigned b = 0; b < j->nbackends; b++)
-        n += j->backends[b].queued;
+        n += j->next_seq - j->backends[b].watermark;
     return n;
 }
 
@@ -62,7 +63,7 @@ static void on_power_failing(struct power_fail *pf, uint64_t edge_ms)
     if (pf->last_ms > pf->budget_ms)
         pf->over_budget++;
     pf->last_marks = rc == 0 ? marks : 0;
-    pf->last_undelivered = undelivered(pf->journal);
+    pf->last_unmarked = unmarked(pf->journal);
     pf->last_error = -rc;
 
     if (rc)
@@ -72,10 +73,10 @@ static void on_power_failing(struct power_fail *pf, uint64_t edge_ms)
     else
         log_warn("power failing: intake stopped, marks written, journal synced in %.2f ms "
                  "(budget %g ms%s); at most that, the edge being timed to the ms: %.3f ms of it "
-                 "here; marks for %llu sales written, %llu left to deliver",
+                 "here; marks for %llu sales written, %llu above them",
                  pf->last_ms, pf->budget_ms, pf->last_ms > pf->budget_ms ? ", OVER" : "",
                  pf->last_work_ms, (unsigned long long)marks,
-                 (unsigned long long)pf->last_undelivered);
+                 (unsigned long long)pf->last_unmarked);
 }
 
 static void on_power_back(struct power_fail *pf, uint64_t at_ms)
@@ -126,13 +127,13 @@ void power_fail_status(struct power_fail *pf, cJSON *status)
             cJSON_AddNumberToObject(o, "last_work_ms", ms3(pf->last_work_ms));
             cJSON_AddNumberToObject(o, "max_ms", ms3(pf->max_ms));
             cJSON_AddNumberToObject(o, "last_marks_written", (double)pf->last_marks);
-            cJSON_AddNumberToObject(o, "last_undelivered", (double)pf->last_undelivered);
+            cJSON_AddNumberToObject(o, "last_unmarked", (double)pf->last_unmarked);
         } else {
             cJSON_AddNullToObject(o, "last_ms");
             cJSON_AddNullToObject(o, "last_work_ms");
             cJSON_AddNullToObject(o, "max_ms");
             cJSON_AddNullToObject(o, "last_marks_written");
-            cJSON_AddNullToObject(o, "last_undelivered");
+            cJSON_AddNullToObject(o, "last_unmarked");
         }
         cJSON_AddNumberToObject(o, "over_budget", (double)pf->over_budget);
         if (pf->last_error)

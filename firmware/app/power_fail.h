@@ -44,11 +44,11 @@ struct power_fail {
     double last_work_ms;    /* of which here: stopping, writing, syncing */
     double max_ms;
     uint64_t over_budget;
-    uint64_t last_marks;       /* sales whose delivery marks the last edge wrote */
-    uint64_t last_undelivered; /* sales left to deliver then, summed over backends: what a
-                                  restart finds queued unless more is marked before it */
-    int last_error;            /* 0, or the errno of a write or sync that failed */
-    uint64_t sale_signals;     /* active sale-signal edges since start */
+    uint64_t last_marks;    /* sales whose delivery marks the last edge wrote */
+    uint64_t last_unmarked; /* sales at or above the marks then, summed over backends: what a
+                               restart delivers, unless more is marked before the power goes */
+    int last_error;         /* 0, or the errno of a write or sync that failed */
+    uint64_t sale_signals;  /* active sale-signal edges since start */
 };
 
 /* An EDGE event from a POWER_FAIL or SALE_SIGNAL source; others are ignored. */

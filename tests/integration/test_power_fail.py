@@ -12,9 +12,9 @@ and a restart. What is exactly checkable, and checked:
   - on each connection, once a "power failing" retry came, nothing after it was ok; every sale
     answered retry is accepted as new (not a duplicate) when the POS resends it after the restart:
     it was not stored;
-  - delivery marks: the daemon logs at the edge how many sales it had left to deliver, the marks
-    being synced; after the restart (the platform unreachable, so nothing moves) at most that many
-    are queued. Marks lost at the edge would leave more;
+  - delivery marks: the daemon logs at the edge how many sales are above the marks it synced
+    (what a restart delivers); after the restart (the platform unreachable, so nothing moves) at
+    most that many are queued. Marks lost at the edge would leave more;
   - no sale delivered in the quiet part is sent to the platform again after the restart;
   - of the sales the platform had acknowledged before the edge was written, the ones sent again
     after the restart are at most one in-flight window (32, JOURNAL_MAX_IN_FLIGHT): a sale whose
@@ -41,7 +41,7 @@ CONNECTIONS = 4
 EDGE_AFTER_OK = 200  # sales acknowledged in the stream before the edge
 SYNC_LINE = re.compile(r"power failing: intake stopped, marks written, journal synced in "
                        r"(?P<ms>[0-9.]+) ms \(budget (?P<budget>[0-9.]+) ms.*marks for "
-                       r"(?P<marks>\d+) sales written, (?P<left>\d+) left to deliver")
+                       r"(?P<marks>\d+) sales written, (?P<left>\d+) above them")
 
 
 def sale(txn, i=0):
@@ -160,7 +160,7 @@ def scenario_power_fails_mid_stream(env):
     env.start_daemon()
     queued = env.status()["backends"][0]["queued"]
     assert queued <= left_at_edge, (
-        "%d sales queued after the restart, %d left to deliver at the edge: marks were lost"
+        "%d sales queued after the restart, %d above the marks at the edge: marks were lost"
         % (queued, left_at_edge))
     env.mock_post("/_mock/fault", {"mode": "none"})
 
@@ -195,7 +195,7 @@ def scenario_power_fails_mid_stream(env):
                                                         sorted(set(per_ref) - want))
     return ("%d quiet sales, then %d acknowledged from %d connections before the edge and %d "
             "answered retry after it (%d unanswered at the kill); the edge: %s ms to synced "
-            "(budget %s ms), marks for %s sales written, %d left to deliver; after the restart "
+            "(budget %s ms), marks for %s sales written, %d above them; after the restart "
             "%d queued, none of the quiet sales and %d of the %d the platform had acknowledged "
             "before the edge sent again; every sale on the platform once"
             % (len(quiet), len(acked), CONNECTIONS, len(refused), len(unanswered),
