@@ -129,6 +129,9 @@ def scenario_power_fails_mid_stream(env):
     pulse(env.signal_fifo, b"101010")  # three sales the POS completed that never reached us
     st = wait_until(lambda: (lambda s: s["signals_without_sale"] == 3 and s)(intake_status(env)),
                     30, "three signals without a sale")
+    human = env.ctl("status").stdout
+    assert "signals    33 sale signals for 30 sales accepted: 0 sales without a signal, 3 " \
+        "signals without a sale" in human, human
     quiet_refs = {"T042:" + s["txn"] for s in quiet}
 
     # The stream, and the edge in the middle of it.
@@ -219,6 +222,8 @@ def scenario_brownout(env):
     pf = env.status()["power_fail"]
     assert pf["failing"] is True and pf["edges"] == 1 and pf["budget_ms"] == 10, pf
     assert pf["last_ms"] is not None and pf["last_error"] is None, pf
+    human = env.ctl("status").stdout
+    assert "power      FAILING (intake stopped), 1 power-fail edges, last synced in" in human, human
     pulse(env.power_fifo, b"0")
 
     def accepted():
