@@ -34,6 +34,7 @@
 #define STALLED_MS    10000 /* a request with no byte in or out this long may be closed for room */
 #define FULL_PAUSE_MS 1000  /* every connection busy: look again after this long */
 #define IN_BUF        (INTAKE_UNIX_MAX_LINE + 1) /* the longest line and its newline */
+#define QUOTA         1 /* requests served per connection per turn of the loop (serve()) */
 
 struct intake_unix;
 
@@ -58,6 +59,7 @@ struct intake_unix {
     struct hal_reply reply;
     struct loop *loop;
     struct loop_timer *resume; /* the listener paused (every slot busy, out of descriptors) */
+    struct loop_timer *more;   /* connections have requests waiting in their buffers */
     unsigned listen_watching;
     int one_request;
     struct unix_listener listener;
@@ -259,11 +261,17 @@ static void request(struct intake_unix *u, struct conn *c, const char *line, siz
     hal_source_emit(&u->src, &ev);
 }
 
-/* Hands every complete line in the buffer to firmware, as long as replies can be queued. */
-static void deliver_lines(struct intake_unix *u, struct conn *c)
+static int has_line(const struct conn *c)
+{
+    return c->in_len && memchr(c->in, '\n', c->in_len);
+}
+
+/* Hands up to max complete lines to firmware, as long as replies can be queued. */
+static void deliver_lines(struct intake_unix *u, struct conn *c, int max)
 {
     size_t start = 0;
-    while (c->out_len < OUT_HIGH_MARK && c->fd >= 0) {
+    int taken = 0;
+    while (taken < max && c->out_len < OUT_HIGH_MARK && c->fd >= 0) {
         char *nl = memchr(c->in + start, '\n', c->in_len - start);
         if (!nl)
             break;
@@ -275,11 +283,16 @@ static void deliver_lines(struct intake_unix *u, struct conn *c)
                 len--;
             c->in[start + len] = '\0';
             request(u, c, c->in + start, len);
+            taken++;
         }
         start = (size_t)(nl - c->in) + 1;
     }
+    if (c->fd < 0)
+        return;
     memmove(c->in, c->in + start, c->in_len - start);
     c->in_len -= start;
+    if (start && c->in_len)
+        c->line_start_ms = now_ms(); /* what is left is the next line, begun by now */
     /* A full buffer without a newline: the line is at least one byte over the limit. */
     if (c->in_len == IN_BUF && !memchr(c->in, '\n', c->in_len)) {
         if (!c->discarding)
@@ -289,41 +302,57 @@ static void deliver_lines(struct intake_unix *u, struct conn *c)
     }
 }
 
-static void read_conn(struct intake_unix *u, struct conn *c)
+/* One read of what fits; the lines are served separately, QUOTA per turn. */
+static void read_some(struct intake_unix *u, struct conn *c)
 {
     if (!c->in && !(c->in = malloc(IN_BUF))) {
         conn_close(u, c);
         return;
     }
-    while (!c->eof && c->out_len < OUT_HIGH_MARK) {
-        size_t room = IN_BUF - c->in_len;
-        ssize_t n = room ? recv(c->fd, c->in + c->in_len, room, 0) : 0;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (n <= 0 && room) {
-            c->eof = 1;
-            break;
-        }
-        size_t had = c->in_len;
-        if (n > 0)
-            c->active_ms = now_ms();
-        c->in_len += (size_t)n;
-        deliver_lines(u, c);
-        /* what is left began in this read if nothing was pending or a line was taken */
-        if (c->in_len && (had == 0 || c->in_len < had + (size_t)n))
-            c->line_start_ms = c->active_ms;
+    size_t room = IN_BUF - c->in_len;
+    if (c->eof || !room)
+        return;
+    ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        c->eof = 1;
+        return;
     }
+    c->active_ms = now_ms();
+    if (c->in_len == 0)
+        c->line_start_ms = c->active_ms;
+    c->in_len += (size_t)n;
+}
+
+/*
+ * Serves at most QUOTA requests of the connection. Each is a synced append to flash: a POS that
+ * pipelines hundreds would otherwise hold the loop for all of them while other connections, the
+ * control socket and the printer line wait. What is left is served in the following turns
+ * (the `more` timer), interleaved with everyone else's.
+ */
+static void serve(struct intake_unix *u, struct conn *c)
+{
+    deliver_lines(u, c, QUOTA);
+    if (c->fd < 0)
+        return;
     /* A last request without its newline still deserves an answer. */
-    if (c->eof && c->in_len > 0 && !c->discarding && c->fd >= 0) {
-        deliver_lines(u, c);
-        if (c->in_len > 0 && c->out_len < OUT_HIGH_MARK) {
-            c->in[c->in_len] = '\0';
-            size_t len = c->in_len;
-            c->in_len = 0;
-            request(u, c, c->in, len);
-        }
+    if (c->eof && c->in_len > 0 && !c->discarding && !has_line(c) &&
+        c->out_len < OUT_HIGH_MARK) {
+        c->in[c->in_len] = '\0';
+        size_t len = c->in_len;
+        c->in_len = 0;
+        request(u, c, c->in, len);
+    }
+    if (c->fd >= 0 && c->out_len < OUT_HIGH_MARK && has_line(c))
+        loop_timer_set(u->more, 0);
+}
+
+static void finish(struct intake_unix *u, struct conn *c)
+{
+    if (c->fd >= 0 && c->eof && c->out_len == 0 && !has_line(c)) {
+        conn_close(u, c);
+        unix_listener_pause(&u->listener, 0); /* a slot and a descriptor are free */
     }
 }
 
@@ -335,12 +364,22 @@ static void on_conn(void *ctx, int fd, unsigned events)
     if (events & LOOP_OUT)
         conn_flush(c);
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR))
-        read_conn(u, c);
-    else if (c->in_len && c->out_len < OUT_HIGH_MARK)
-        deliver_lines(u, c); /* lines held back while replies were pending */
-    if (c->fd >= 0 && c->eof && c->out_len == 0) {
-        conn_close(u, c);
-        unix_listener_pause(&u->listener, 0); /* a slot and a descriptor are free */
+        read_some(u, c);
+    if (c->fd >= 0 && c->in)
+        serve(u, c);
+    finish(u, c);
+    watch(u);
+}
+
+/* Connections with requests left from earlier turns. */
+static void on_more(void *ctx)
+{
+    struct intake_unix *u = ctx;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &u->conns[i];
+        if (c->fd >= 0 && has_line(c) && c->out_len < OUT_HIGH_MARK)
+            serve(u, c);
+        finish(u, c);
     }
     watch(u);
 }
@@ -364,6 +403,7 @@ static void iu_close(struct hal_source *src)
     struct intake_unix *u = (struct intake_unix *)src;
     loop_del_fd(u->loop, u->listener.fd);
     loop_del_timer(u->resume);
+    loop_del_timer(u->more);
     unix_listener_close(&u->listener);
     for (int i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &u->conns[i];
@@ -383,7 +423,10 @@ int intake_unix_open(const struct intake_unix_params *p, struct loop *loop, hal_
                      void *ctx, struct hal_source **out, char *err, size_t errlen)
 {
     struct intake_unix *u = calloc(1, sizeof *u);
-    if (!u || !(u->resume = loop_add_timer(loop, on_resume, u))) {
+    if (!u || !(u->resume = loop_add_timer(loop, on_resume, u)) ||
+        !(u->more = loop_add_timer(loop, on_more, u))) {
+        if (u)
+            loop_del_timer(u->resume);
         free(u);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -395,6 +438,7 @@ int intake_unix_open(const struct intake_unix_params *p, struct loop *loop, hal_
     }
     if (rc) {
         loop_del_timer(u->resume);
+        loop_del_timer(u->more);
         free(u);
         return rc;
     }

@@ -80,7 +80,7 @@ int link_netlink_open(const char *interface, struct loop *loop, hal_event_fn emi
                       struct hal_source **out, char *err, size_t errlen)
 {
     if (interface && strlen(interface) >= IF_NAMESIZE) {
-        snprintf(err, errlen, "network interface name \"%s\" too long", interface);
+        snprintf(err, errlen, "network interface name \"%.32s...\" too long", interface);
         return -EINVAL;
     }
     struct link_netlink *n = calloc(1, sizeof *n);

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <stdint.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -16,6 +17,7 @@
 #include "board/board.h"
 #include "config.h"
 #include "journal.h"
+#include "tillsync/client.h"
 
 static void usage(FILE *f)
 {
@@ -24,17 +26,23 @@ static void usage(FILE *f)
             "       tillsyncctl --config PATH verify\n"
             "       tillsyncctl --config PATH dead-letters\n"
             "       tillsyncctl --config PATH retry-dead BACKEND\n"
+            "       tillsyncctl --config PATH sale [JSON|-]\n"
             "       tillsyncctl --help | --version\n"
             "\n"
             "  status   what the running daemon holds and where delivery stands\n"
             "  verify   read the journal offline (daemon stopped): records by state, corruption,\n"
             "           free space, wear per block. Exit 0 healthy, 1 not, 2 cannot check\n"
             "  dead-letters  sales a backend refused for good, with the server's reason\n"
-            "  retry-dead    send a backend's dead letters again (same references)\n");
+            "  retry-dead    send a backend's dead letters again (same references)\n"
+            "  sale     send one sale (a JSON object: the argument, or stdin) to the POS socket,\n"
+            "           print its ref. Exit 0 stored, 1 rejected (stderr names the field),\n"
+            "           75 not stored for now: send it again later with the same txn\n");
 }
 
-/* Reads only control_socket: a technician may check status without the daemon's secrets. */
-static int control_path(const char *config_path, char *out, size_t cap)
+/* Reads only a socket's path (section NULL: a top-level key): a technician may check status, and
+ * a shell integration send a sale, without the daemon's secrets. */
+static int socket_path(const char *config_path, const char *section, const char *key, char *out,
+                       size_t cap)
 {
     FILE *f = fopen(config_path, "r");
     if (!f) {
@@ -46,12 +54,14 @@ static int control_path(const char *config_path, char *out, size_t cap)
     fclose(f);
     text[n] = '\0';
     cJSON *root = cJSON_Parse(text);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "control_socket");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        section ? cJSON_GetObjectItemCaseSensitive(root, section) : root, key);
     int ok = cJSON_IsString(v) && strlen(v->valuestring) < cap;
     if (ok)
         strcpy(out, v->valuestring);
     else
-        fprintf(stderr, "tillsyncctl: %s: control_socket: missing\n", config_path);
+        fprintf(stderr, "tillsyncctl: %s: %s%s%s: missing\n", config_path, section ? section : "",
+                section ? "." : "", key);
     cJSON_Delete(root);
     return ok ? 0 : -1;
 }
@@ -119,6 +129,41 @@ static char *ask(const char *path, const char *request)
     if (buf)
         buf[len] = '\0';
     return buf;
+}
+
+/* One sale through libtillsync, as a POS application would send it. */
+static int sale(const char *config_path, const char *json)
+{
+    char path[108];
+    if (socket_path(config_path, "intake", "pos_socket", path, sizeof path) != 0)
+        return 2;
+    static char text[2 * 65536];
+    if (!json || strcmp(json, "-") == 0) {
+        size_t n = fread(text, 1, sizeof text - 1, stdin);
+        if (!feof(stdin)) {
+            fprintf(stderr, "tillsyncctl: request: stdin holds more than one sale can\n");
+            return 1;
+        }
+        text[n] = '\0';
+        json = text;
+    }
+    struct tillsync_client *c = tillsync_open(path, NULL);
+    if (!c) {
+        fprintf(stderr, "tillsyncctl: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    struct tillsync_result res;
+    enum tillsync_outcome o = tillsync_sale_completed_json(c, json, &res);
+    tillsync_close(c);
+    if (o == TILLSYNC_STORED) {
+        printf("%s\n", res.ref);
+        if (res.duplicate)
+            fprintf(stderr, "tillsyncctl: stored before (a duplicate); nothing new stored\n");
+        return 0;
+    }
+    fprintf(stderr, "tillsyncctl: %s: %s\n", o == TILLSYNC_RETRY ? "not stored" : "rejected",
+            res.error);
+    return o == TILLSYNC_RETRY ? EX_TEMPFAIL : 1;
 }
 
 static double num(const cJSON *o, const char *k)
@@ -310,6 +355,8 @@ int main(int argc, char **argv)
     }
     if (config_path && cmd && strcmp(cmd, "verify") == 0)
         return verify(config_path);
+    if (config_path && cmd && strcmp(cmd, "sale") == 0)
+        return sale(config_path, arg);
     char request[128];
     if (config_path && cmd && strcmp(cmd, "status") == 0 && !arg)
         snprintf(request, sizeof request, "status");
@@ -322,7 +369,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char path[108];
-    if (control_path(config_path, path, sizeof path) != 0)
+    if (socket_path(config_path, NULL, "control_socket", path, sizeof path) != 0)
         return 2;
     char *reply = ask(path, request);
     if (!reply)

@@ -67,6 +67,21 @@ static char *status_json(struct daemon *d)
     cJSON_AddNumberToObject(in, "rejected", (double)d->intake.rejected);
     cJSON_AddNumberToObject(in, "refused_retry", (double)d->intake.refused);
     power_fail_status(&d->power, o);
+    static const char *const roles[] = {"pos", "control", "receipt", "power_fail", "sale_signal",
+                                        "network"};
+    cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
+    for (unsigned i = 0; i < d->nsources; i++) {
+        cJSON *so = cJSON_CreateObject();
+        cJSON_AddStringToObject(so, "name", d->sources[i]->name);
+        cJSON_AddStringToObject(so, "role", roles[d->sources[i]->role]);
+        cJSON_AddItemToArray(srcs, so);
+    }
+    struct loop_stats ls;
+    loop_get_stats(d->loop, &ls);
+    cJSON *lo = cJSON_AddObjectToObject(o, "loop");
+    cJSON_AddNumberToObject(lo, "descriptors", ls.fds);
+    cJSON_AddNumberToObject(lo, "timers", ls.timers);
+    cJSON_AddNumberToObject(lo, "turns", (double)ls.turns);
     cJSON *arr = cJSON_AddArrayToObject(o, "backends");
     uint64_t oldest = delivery_status(d->delivery, arr);
     uint64_t now = clock_wall_ms();
