@@ -22,7 +22,8 @@ and a restart. What is exactly checkable, and checked:
     the watermark, and a resend under the same reference is what the contract allows there.
 The sale-signal line is counted against accepted sales in status.
 
-scenario_brownout: the line goes active then inactive again: intake stops (retry), then resumes.
+scenario_brownout: the line goes active then inactive again: intake stops (retry), then resumes;
+the budget configured (intake.power_fail.budget_ms) is the one reported.
 """
 
 import json
@@ -207,6 +208,14 @@ def scenario_power_fails_mid_stream(env):
 
 
 def scenario_brownout(env):
+    # A budget of its own (intake.power_fail.budget_ms): reported, never enforced.
+    env.kill_daemon(signal.SIGTERM)
+    with open(env.config_path) as f:
+        cfg = json.load(f)
+    cfg["intake"]["power_fail"]["budget_ms"] = 7
+    with open(env.config_path, "w") as f:
+        json.dump(cfg, f, indent=2)
+    env.start_daemon()
     pos = Pos(env.pos_socket)
     r = pos.request(sale("B000"))
     assert r.get("ok") is True, r
@@ -220,10 +229,12 @@ def scenario_brownout(env):
     wait_until(refused, 30, "intake to answer retry")
     first_refused = n[0]
     pf = env.status()["power_fail"]
-    assert pf["failing"] is True and pf["edges"] == 1 and pf["budget_ms"] == 10, pf
+    assert pf["failing"] is True and pf["edges"] == 1 and pf["budget_ms"] == 7, pf
+    assert "(budget 7 ms" in env.log()
     assert pf["last_ms"] is not None and pf["last_error"] is None, pf
     human = env.ctl("status").stdout
     assert "power      FAILING (intake stopped), 1 power-fail edges, last synced in" in human, human
+    assert "(budget 7 ms)" in human, human
     pulse(env.power_fifo, b"0")
 
     def accepted():
