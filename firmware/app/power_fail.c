@@ -6,7 +6,7 @@
 
 #include "log.h"
 
-#define STOPPED_REASON "power failing: keep this sale and retry"
+#define PAUSED_REASON "power failing: keep this sale and retry"
 
 static uint64_t mono_us(void)
 {
@@ -38,7 +38,7 @@ static uint64_t marks_pending(const struct journal *j)
 static void on_power_failing(struct power_fail *pf, uint64_t edge_ms)
 {
     uint64_t start = mono_us();
-    pf->intake->paused = STOPPED_REASON;
+    pf->intake->paused = PAUSED_REASON;
     uint64_t marks = marks_pending(pf->journal);
     int rc = delivery_flush(pf->delivery);
     const char *step = "writing the delivery marks";
