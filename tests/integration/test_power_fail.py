@@ -6,8 +6,8 @@ against a simulated chip; here they run through the fake.
 
 scenario_power_fails_mid_stream: sales delivered first (the quiet part, exactly known), then sales
 at full speed from several POS connections with delivery running, the power-fail edge in the
-middle, the daemon SIGKILLed as soon as it logs that the journal is synced (the lights going out),
-and a restart. What is exactly checkable, and checked:
+middle (the platform unreachable from then on, as a router on the same supply would be), the daemon SIGKILLed as soon as it has logged that the journal is synced and refused a
+sale (the lights going out), and a restart. What is exactly checkable, and checked:
   - every sale answered ok before the kill is on the platform exactly once;
   - on each connection, once a "power failing" retry came, nothing after it was ok; every sale
     answered retry is accepted as new (not a duplicate) when the POS resends it after the restart:
@@ -142,10 +142,18 @@ def scenario_power_fails_mid_stream(env):
     wait_until(lambda: sum(s.ok for s in streams) >= EDGE_AFTER_OK, 120,
                "%d sales acknowledged in the stream" % EDGE_AFTER_OK, interval=0.005)
     acked_by_platform = {a["externalReference"] for a in env.mock_get("/_mock/activities")}
+    # The platform goes unreachable with the edge (the router is on the same supply): what the
+    # daemon delivers after it is only what was already on its way, so the marks on flash at the
+    # kill are the edge's, not a later batch's.
+    env.mock_post("/_mock/fault", {"mode": "down"})
     pulse(env.power_fifo, b"1")
     line = wait_until(lambda: SYNC_LINE.search(env.log()), 30, "the power-fail sync line",
                       interval=0.002)
-    env.kill_daemon(signal.SIGKILL)  # the lights go out
+    # The lights go out as soon as one sale has been refused after the sync: killed at the line
+    # itself, the daemon (under qemu-arm above all) often has no request left to refuse.
+    wait_until(lambda: any(r and r.get("error") == STOPPED for s in streams for _, r in s.sent),
+               30, "a sale refused after the edge", interval=0.001)
+    env.kill_daemon(signal.SIGKILL)
     for s in streams:
         s.thread.join(30)
     print(line.group(0), flush=True)
@@ -156,11 +164,10 @@ def scenario_power_fails_mid_stream(env):
     acked = [txn for s in streams for txn, r in s.sent if r and r.get("ok")]
     refused = [txn for s in streams for txn, r in s.sent if r and r.get("error") == STOPPED]
     unanswered = [txn for s in streams for txn, r in s.sent if r is None]
-    assert refused, "no sale was answered retry: the edge did not stop intake before the kill"
 
-    # The restart, the platform unreachable: what is queued is what the marks on flash leave.
+    # The restart, the platform still unreachable: what is queued is what the marks on flash
+    # leave.
     log_before = len(env.mock_get("/_mock/requests"))
-    env.mock_post("/_mock/fault", {"mode": "down"})
     env.start_daemon()
     queued = env.status()["backends"][0]["queued"]
     assert queued <= left_at_edge, (
