@@ -6,7 +6,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # clang and libclang-rt-14-dev (libFuzzer's and the sanitizers' runtimes for Debian 12's clang
 # 14): the fuzz preset, and the clang build.
 PKGS=(build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libmbedtls-dev
-      libcmocka-dev python3 openssl ca-certificates clang libclang-rt-14-dev "$@")
+      libcmocka-dev libgpiod-dev python3 openssl ca-certificates clang libclang-rt-14-dev "$@")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

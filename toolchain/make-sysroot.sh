@@ -12,8 +12,8 @@ repo="$(dirname "$here")"
 SYSROOT="$(realpath -m "${1:-$repo/build/sysroot-armhf}")"
 CACHE="$(realpath -m "${TILLSYNC_DEB_CACHE:-$repo/build/debs-armhf}")"
 
-# Roots of the closure; runtime libs (libcurl4, libssl3, zlib1g, ...) follow.
-ROOTS=(libc6-dev libcurl4-openssl-dev libcjson-dev libmbedtls-dev libcmocka-dev)
+# Roots of the closure; runtime libs (libcurl4, libssl3, zlib1g, libgpiod2, ...) follow.
+ROOTS=(libc6-dev libcurl4-openssl-dev libcjson-dev libmbedtls-dev libcmocka-dev libgpiod-dev)
 HOST_PKGS=(gcc-arm-linux-gnueabihf qemu-user pkg-config dpkg-dev cmake)
 # Bump when the layout produced below changes, so old sysroots get rebuilt.
 STAMP="v1 ${ROOTS[*]}"

@@ -188,6 +188,22 @@ static void print_human(const cJSON *s)
                num(b, "in_flight"), num(b, "delivered"), num(b, "dead_letter"),
                num(b, "next_attempt_in_s"), err ? ", last error: " : "", err ? err : "");
     }
+    const cJSON *pf = cJSON_GetObjectItemCaseSensitive(s, "power_fail");
+    if (pf) {
+        printf("power      %s, %.0f power-fail edges",
+               cJSON_IsTrue(cJSON_GetObjectItem(pf, "failing")) ? "FAILING (intake stopped)" : "ok",
+               num(pf, "edges"));
+        if (num(pf, "edges"))
+            printf(", last synced in %.2f ms, max %.2f ms (budget %.0f ms)", num(pf, "last_ms"),
+                   num(pf, "max_ms"), num(pf, "budget_ms"));
+        printf("\n");
+    }
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(s, "intake");
+    if (cJSON_GetObjectItemCaseSensitive(in, "sale_signals"))
+        printf("signals    %.0f sale signals for %.0f sales accepted: %.0f sales without a signal, "
+               "%.0f signals without a sale\n",
+               num(in, "sale_signals"), num(in, "accepted"), num(in, "sales_without_signal"),
+               num(in, "signals_without_sale"));
 }
 
 static const char *const block_states[] = {"in use", "free", "erased", "unreadable header",

@@ -25,6 +25,7 @@
 #include "journal.h"
 #include "log.h"
 #include "pos_intake.h"
+#include "power_fail.h"
 
 #define MAX_SOURCES 8
 
@@ -35,6 +36,7 @@ struct daemon {
     struct loop *loop;
     struct delivery *delivery;
     struct pos_intake intake;
+    struct power_fail power;
     struct hal_source *sources[MAX_SOURCES];
     unsigned nsources;
     int running;
@@ -64,6 +66,7 @@ static char *status_json(struct daemon *d)
     cJSON_AddNumberToObject(in, "duplicates", (double)d->intake.duplicates);
     cJSON_AddNumberToObject(in, "rejected", (double)d->intake.rejected);
     cJSON_AddNumberToObject(in, "refused_retry", (double)d->intake.refused);
+    power_fail_status(&d->power, o);
     static const char *const roles[] = {"pos", "control", "receipt", "power_fail", "sale_signal",
                                         "network"};
     cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
@@ -207,9 +210,11 @@ static void on_event(void *ctx, const struct hal_event *ev)
         log_info("network change: retrying uploads now");
         delivery_wake(d->delivery);
         break;
-    case HAL_ROLE_RECEIPT:
     case HAL_ROLE_POWER_FAIL:
     case HAL_ROLE_SALE_SIGNAL:
+        power_fail_on_event(&d->power, ev);
+        break;
+    case HAL_ROLE_RECEIPT:
         break;
     }
 }
@@ -303,6 +308,12 @@ int main(int argc, char **argv)
         return 1;
     }
     d.intake = (struct pos_intake){.terminal_id = d.cfg.terminal_id, .journal = &d.journal};
+    d.power = (struct power_fail){.intake = &d.intake,
+                                  .delivery = d.delivery,
+                                  .journal = &d.journal,
+                                  .budget_ms = d.cfg.power_fail_budget_ms,
+                                  .has_power_line = d.cfg.sources.has_power_fail,
+                                  .has_signal_line = d.cfg.sources.has_sale_signal};
     int sfd = open_signals();
     if (sfd < 0 || loop_add_fd(d.loop, sfd, LOOP_IN, on_signal, &d) != 0) {
         log_error("signals: %s", strerror(errno));
