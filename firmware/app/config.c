@@ -415,15 +415,23 @@ static const unsigned standard_bauds[] = {1200,  2400,  4800,   9600,   19200,
                                           38400, 57600, 115200, 230400, 460800};
 
 /* The printer line: the board may name the ports; the configuration may add or override them. */
-static void parse_tap(struct conf_ctx *c, const cJSON *o, struct board_sources *s)
+static void parse_tap(struct conf_ctx *c, const cJSON *o, struct board_sources *s,
+                      struct receipt_conf *receipt)
 {
-    static const char *const keys[] = {"pos_port", "printer_port", "baud", "flow_control", NULL};
+    static const char *const serial_keys[] = {"pos_port", "printer_port", "baud", "flow_control"};
+    const char *keys[sizeof serial_keys / sizeof *serial_keys + 32];
+    size_t nkeys = 0;
+    for (size_t i = 0; i < sizeof serial_keys / sizeof *serial_keys; i++)
+        keys[nkeys++] = serial_keys[i];
+    for (size_t i = 0; receipt_conf_keys[i] && nkeys < sizeof keys / sizeof *keys - 1; i++)
+        keys[nkeys++] = receipt_conf_keys[i];
+    keys[nkeys] = NULL;
     const char *path = "intake.receipt_tap.";
     if (!cJSON_IsObject(o)) {
         conf_fail(c, "intake.receipt_tap: must be an object");
         return;
     }
-    if (conf_only_keys(c, o, path, keys) != 0)
+    if (conf_only_keys(c, o, path, keys) != 0 || receipt_conf_parse(c, o, path, receipt) != 0)
         return;
     struct board_tap_params *t = &s->tap;
     s->has_tap = 1;
@@ -497,7 +505,7 @@ static void parse_intake(struct conf_ctx *c, const cJSON *in, struct config *cfg
     conf_str(c, in, "intake.", "pos_socket", s->pos_socket, sizeof s->pos_socket, 1);
     const cJSON *o;
     if (!c->failed && (o = cJSON_GetObjectItemCaseSensitive(in, "receipt_tap")))
-        parse_tap(c, o, s);
+        parse_tap(c, o, s, &cfg->receipt);
     if (!c->failed && (o = cJSON_GetObjectItemCaseSensitive(in, "power_fail")))
         parse_line(c, o, "power_fail", &s->has_power_fail, &s->power_fail,
                    &cfg->power_fail_budget_ms);

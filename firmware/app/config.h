@@ -14,6 +14,7 @@
 
 #include "backend.h"
 #include "board/board.h"
+#include "receipt_conf.h"
 
 #define CONFIG_MAX_BACKENDS 8
 
@@ -26,6 +27,7 @@ struct config {
     /* The board's description with the configuration's intake section laid over it. */
     struct board_sources sources;
     unsigned power_fail_budget_ms; /* reported against, never enforced */
+    struct receipt_conf receipt;   /* how the tap reads receipts (sources.has_tap) */
     struct backend_config backends[CONFIG_MAX_BACKENDS];
     unsigned nbackends;
 };

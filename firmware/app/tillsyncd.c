@@ -26,6 +26,8 @@
 #include "log.h"
 #include "pos_intake.h"
 #include "power_fail.h"
+#include "receipt_store.h"
+#include "receipt_tap.h"
 
 #define MAX_SOURCES 8
 
@@ -37,6 +39,7 @@ struct daemon {
     struct delivery *delivery;
     struct pos_intake intake;
     struct power_fail power;
+    struct receipt_tap *receipts; /* the printer line's reader, when the board has a tap */
     struct hal_source *sources[MAX_SOURCES];
     unsigned nsources;
     int running;
@@ -67,14 +70,25 @@ static char *status_json(struct daemon *d)
     cJSON_AddNumberToObject(in, "rejected", (double)d->intake.rejected);
     cJSON_AddNumberToObject(in, "refused_retry", (double)d->intake.refused);
     power_fail_status(&d->power, o);
-    static const char *const roles[] = {"pos", "control", "receipt", "power_fail", "sale_signal",
-                                        "network"};
+    static const char *const roles[] = {"pos",        "control",     "receipt",
+                                        "power_fail", "sale_signal", "network"};
     cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
     for (unsigned i = 0; i < d->nsources; i++) {
         cJSON *so = cJSON_CreateObject();
         cJSON_AddStringToObject(so, "name", d->sources[i]->name);
         cJSON_AddStringToObject(so, "role", roles[d->sources[i]->role]);
         cJSON_AddItemToArray(srcs, so);
+    }
+    if (d->receipts) {
+        struct receipt_tap_stats rs;
+        receipt_tap_stats(d->receipts, &rs);
+        cJSON *ro = cJSON_AddObjectToObject(o, "receipt_tap");
+        cJSON_AddNumberToObject(ro, "bytes", (double)rs.bytes);
+        cJSON_AddNumberToObject(ro, "receipts", (double)rs.receipts);
+        cJSON_AddNumberToObject(ro, "sales", (double)rs.sales);
+        cJSON_AddNumberToObject(ro, "unreadable", (double)rs.unreadable);
+        cJSON_AddNumberToObject(ro, "ignored", (double)rs.ignored);
+        cJSON_AddNumberToObject(ro, "unknown_commands", (double)rs.unknown_commands);
     }
     struct loop_stats ls;
     loop_get_stats(d->loop, &ls);
@@ -191,6 +205,34 @@ static char *control_reply(struct daemon *d, const char *request)
     return strdup("{\"error\":\"unknown command\"}");
 }
 
+/*
+ * A sale read from a printed receipt goes the socket's way (validation, journal), but no one is
+ * there to retry it: one the journal cannot take now is kept with the unreadable receipts, where
+ * the technician finds it, rather than dropped.
+ */
+static void on_receipt_sale(void *ctx, const char *line, size_t len)
+{
+    struct daemon *d = ctx;
+    char *reply = NULL;
+    enum pos_outcome out = pos_intake_sale(&d->intake, line, len, &reply);
+    if (out == POS_REJECTED || out == POS_RETRY) {
+        char err[256];
+        log_warn("receipt_tap: a receipt's sale was not stored: %s", reply ? reply : "no memory");
+        const struct receipt_conf *rc = &d->cfg.receipt;
+        if (rc->unreadable_dir[0] &&
+            receipt_store_put(rc->unreadable_dir, rc->unreadable_max, clock_wall_ms(),
+                              reply ? reply : "not stored", 0, line, len, err, sizeof err) != 0)
+            log_error("receipt_tap: could not keep it either: %s", err);
+    }
+    free(reply);
+}
+
+static void on_receipt_unreadable(void *ctx, const char *text, const char *why)
+{
+    (void)ctx, (void)text;
+    log_warn("receipt_tap: a receipt could not be read (%s); kept for the technician", why);
+}
+
 /* Every source's events, by what the board says the source is for. */
 static void on_event(void *ctx, const struct hal_event *ev)
 {
@@ -215,6 +257,9 @@ static void on_event(void *ctx, const struct hal_event *ev)
         power_fail_on_event(&d->power, ev);
         break;
     case HAL_ROLE_RECEIPT:
+        if (ev->kind == HAL_EVENT_PRINT_DATA && d->receipts)
+            receipt_tap_feed(d->receipts, (const uint8_t *)ev->data, ev->len, clock_wall_ms(),
+                             on_receipt_sale, on_receipt_unreadable, d);
         break;
     }
 }
@@ -319,6 +364,10 @@ int main(int argc, char **argv)
         log_error("signals: %s", strerror(errno));
         return 1;
     }
+    if (d.cfg.sources.has_tap && !(d.receipts = receipt_tap_new(&d.cfg.receipt, err, sizeof err))) {
+        log_error("intake.receipt_tap: %s", err);
+        return 1;
+    }
     if (board_sources_open(&d.cfg.sources, d.loop, on_event, &d, d.sources, MAX_SOURCES,
                            &d.nsources, err, sizeof err) != 0) {
         log_error("%s", err); /* nothing of ours is left behind for the next start */
@@ -349,6 +398,7 @@ int main(int argc, char **argv)
     delivery_flush(d.delivery);
     journal_sync(&d.journal);
     delivery_free(d.delivery);
+    receipt_tap_free(d.receipts);
     loop_free(d.loop);
     journal_unmount(&d.journal);
     hal_flash_close(flash);
