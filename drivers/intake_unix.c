@@ -337,8 +337,7 @@ static void serve(struct intake_unix *u, struct conn *c)
     if (c->fd < 0)
         return;
     /* A last request without its newline still deserves an answer. */
-    if (c->eof && c->in_len > 0 && !c->discarding && !has_line(c) &&
-        c->out_len < OUT_HIGH_MARK) {
+    if (c->eof && c->in_len > 0 && !c->discarding && !has_line(c) && c->out_len < OUT_HIGH_MARK) {
         c->in[c->in_len] = '\0';
         size_t len = c->in_len;
         c->in_len = 0;
