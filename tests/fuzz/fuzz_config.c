@@ -151,14 +151,14 @@ static void check_accepted(const struct config *cfg)
 {
     FUZZ_CHECK(cfg->nbackends >= 1 && cfg->nbackends <= CONFIG_MAX_BACKENDS,
                "accepted with %u backends", cfg->nbackends);
-    FUZZ_CHECK(cfg->terminal_id[0] && cfg->pos_socket[0] && cfg->control_socket[0] &&
-                   cfg->journal_path[0],
+    FUZZ_CHECK(cfg->terminal_id[0] && cfg->sources.pos_socket[0] &&
+                   cfg->sources.control_socket[0] && cfg->journal_path[0],
                "accepted with an empty terminal_id, socket or journal path");
-    FUZZ_CHECK(strcmp(cfg->pos_socket, cfg->control_socket) != 0 &&
-                   strcmp(cfg->pos_socket, cfg->journal_path) != 0 &&
-                   strcmp(cfg->control_socket, cfg->journal_path) != 0,
-               "accepted with a path used twice: %s %s %s", cfg->pos_socket, cfg->control_socket,
-               cfg->journal_path);
+    FUZZ_CHECK(strcmp(cfg->sources.pos_socket, cfg->sources.control_socket) != 0 &&
+                   strcmp(cfg->sources.pos_socket, cfg->journal_path) != 0 &&
+                   strcmp(cfg->sources.control_socket, cfg->journal_path) != 0,
+               "accepted with a path used twice: %s %s %s", cfg->sources.pos_socket,
+               cfg->sources.control_socket, cfg->journal_path);
     if (strcmp(cfg->journal_driver, "file") == 0) {
         uint32_t e = cfg->journal_erase_size, p = cfg->journal_prog_size;
         FUZZ_CHECK(e && !(e & (e - 1)) && p && !(p & (p - 1)) && p <= e / 8 &&
