@@ -39,7 +39,7 @@ struct loop {
     struct loop_stats stats;
 };
 
-static uint64_t now_ms(void)
+uint64_t loop_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -221,7 +221,7 @@ void loop_timer_set_at(struct loop_timer *t, uint64_t at_ms)
 
 void loop_timer_set(struct loop_timer *t, uint64_t delay_ms)
 {
-    loop_timer_set_at(t, delay_ms == LOOP_NEVER ? LOOP_NEVER : now_ms() + delay_ms);
+    loop_timer_set_at(t, delay_ms == LOOP_NEVER ? LOOP_NEVER : loop_now_ms() + delay_ms);
 }
 
 void loop_del_timer(struct loop_timer *t)
@@ -237,7 +237,7 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 {
     int wait = max_wait_ms;
     if (l->nheap) {
-        uint64_t now = now_ms(), at = l->heap[0]->at_ms;
+        uint64_t now = loop_now_ms(), at = l->heap[0]->at_ms;
         uint64_t until = at > now ? at - now : 0;
         if (wait < 0 || until < (uint64_t)wait)
             wait = until > INT32_MAX ? INT32_MAX : (int)until;
@@ -257,7 +257,7 @@ int loop_run_once(struct loop *l, int max_wait_ms)
     }
     l->stats.fd_calls += (uint64_t)calls;
     /* Timers due now, each once: one re-armed for 0 from its callback waits for the next turn. */
-    uint64_t now = now_ms();
+    uint64_t now = loop_now_ms();
     unsigned due = 0;
     for (size_t i = 0; i < l->nheap; i++)
         due += l->heap[i]->at_ms <= now;

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE /* accept4 */
 #include "common/unix_listener.h"
+#include "hal/loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,13 +12,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static const char *file_kind(mode_t mode)
 {
@@ -139,7 +133,7 @@ int unix_listener_open(struct unix_listener *l, const char *path, int backlog, m
 
 int unix_listener_poll_fd(struct unix_listener *l)
 {
-    if (l->resume_ms && now_ms() < l->resume_ms)
+    if (l->resume_ms && loop_now_ms() < l->resume_ms)
         return -1;
     l->resume_ms = 0;
     return l->fd;
@@ -179,7 +173,7 @@ void unix_listener_release(struct unix_listener *l, int fd)
 
 void unix_listener_pause(struct unix_listener *l, unsigned ms)
 {
-    l->resume_ms = ms ? now_ms() + ms : 0;
+    l->resume_ms = ms ? loop_now_ms() + ms : 0;
 }
 
 void unix_listener_close(struct unix_listener *l)

@@ -29,13 +29,6 @@ struct gpio_fifo {
     int fd;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void on_readable(void *ctx, int fd, unsigned events);
 
 static int fifo_attach(struct gpio_fifo *f)
@@ -86,7 +79,7 @@ static void on_readable(void *ctx, int fd, unsigned events)
         reopen(f);
         return;
     }
-    uint64_t at = now_ms();
+    uint64_t at = loop_now_ms();
     for (ssize_t i = 0; i < n; i++) {
         if (buf[i] != '0' && buf[i] != '1')
             continue;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/unix_listener.h"
+#include "hal/loop.h"
 
 #define MAX_CONNS     32
 #define OUT_HIGH_MARK 65536 /* stop reading a connection with this much unsent */
@@ -66,13 +67,6 @@ struct intake_unix {
     struct conn conns[MAX_CONNS];
     uint32_t next_id;
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void conn_close(struct intake_unix *u, struct conn *c)
 {
@@ -118,7 +112,7 @@ static void conn_flush(struct conn *c)
         }
         memmove(c->out, c->out + n, c->out_len - (size_t)n);
         c->out_len -= (size_t)n;
-        c->active_ms = now_ms();
+        c->active_ms = loop_now_ms();
     }
 }
 
@@ -138,7 +132,7 @@ static int iu_reply(struct hal_reply *ch, uint32_t id, const char *line, size_t 
     if (!c)
         return -ENOTCONN;
     if (c->out_len == 0)
-        c->out_since_ms = now_ms();
+        c->out_since_ms = loop_now_ms();
     if (c->out_len + len + 1 > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : 1024;
         while (cap < c->out_len + len + 1)
@@ -221,7 +215,7 @@ static void on_conn(void *ctx, int fd, unsigned events);
 static void accept_waiting(struct intake_unix *u)
 {
     for (int taken = 0; taken < 2 * MAX_CONNS && unix_listener_pending(&u->listener);) {
-        uint64_t now = now_ms();
+        uint64_t now = loop_now_ms();
         struct conn *c = free_slot(u);
         if (!c && !(c = make_room(u, now))) {
             unix_listener_pause(&u->listener, FULL_PAUSE_MS); /* they wait in the backlog */
@@ -255,7 +249,7 @@ static void request(struct intake_unix *u, struct conn *c, const char *line, siz
                            .src = &u->src,
                            .data = line,
                            .len = len,
-                           .at_mono_ms = now_ms(),
+                           .at_mono_ms = loop_now_ms(),
                            .reply = &u->reply,
                            .conn = c->id};
     hal_source_emit(&u->src, &ev);
@@ -292,7 +286,7 @@ static void deliver_lines(struct intake_unix *u, struct conn *c, int max)
     memmove(c->in, c->in + start, c->in_len - start);
     c->in_len -= start;
     if (start && c->in_len)
-        c->line_start_ms = now_ms(); /* what is left is the next line, begun by now */
+        c->line_start_ms = loop_now_ms(); /* what is left is the next line, begun by now */
     /* A full buffer without a newline: the line is at least one byte over the limit. */
     if (c->in_len == IN_BUF && !memchr(c->in, '\n', c->in_len)) {
         if (!c->discarding)
@@ -319,7 +313,7 @@ static void read_some(struct intake_unix *u, struct conn *c)
         c->eof = 1;
         return;
     }
-    c->active_ms = now_ms();
+    c->active_ms = loop_now_ms();
     if (c->in_len == 0)
         c->line_start_ms = c->active_ms;
     c->in_len += (size_t)n;

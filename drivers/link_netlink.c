@@ -24,13 +24,6 @@ struct link_netlink {
     char interface[IF_NAMESIZE]; /* empty: every interface */
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int concerns(const struct link_netlink *n, const struct nlmsghdr *h)
 {
     unsigned index;
@@ -61,7 +54,7 @@ static void on_readable(void *ctx, int fd, unsigned events)
              h = NLMSG_NEXT(h, got))
             up |= concerns(n, h);
     if (up) {
-        struct hal_event ev = {.kind = HAL_EVENT_LINK_UP, .src = &n->src, .at_mono_ms = now_ms()};
+        struct hal_event ev = {.kind = HAL_EVENT_LINK_UP, .src = &n->src, .at_mono_ms = loop_now_ms()};
         hal_source_emit(&n->src, &ev);
     }
 }

@@ -76,13 +76,6 @@ struct tap {
 
 static const struct hal_source_api tap_api;
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The daemon's log format (firmware's log.h is out of a driver's reach). */
 __attribute__((format(printf, 2, 3))) static void tap_log(const char *level, const char *fmt, ...)
 {
@@ -211,7 +204,7 @@ static void port_lost(struct tap *t, int i, const char *why)
     close(p->fd);
     p->fd = -1;
     p->events = 0;
-    p->down_since = now_ms();
+    p->down_since = loop_now_ms();
     p->last_err = 0;
     tap_log("warn", "%s %s lost (%s); trying again every %u ms", p->key, p->path, why,
             t->reopen_ms);
@@ -289,7 +282,7 @@ static int flush_to(struct tap *t, int i)
                                    .src = &t->src,
                                    .data = (const char *)sent,
                                    .len = (size_t)n,
-                                   .at_mono_ms = now_ms()};
+                                   .at_mono_ms = loop_now_ms()};
             hal_source_emit(&t->src, &ev);
         } else {
             t->stats.printer_to_pos += (uint64_t)n;
@@ -365,7 +358,7 @@ static void reopen_due(void *ctx)
         }
         t->stats.reopens++;
         p->last_err = 0;
-        uint64_t down = now_ms() - p->down_since;
+        uint64_t down = loop_now_ms() - p->down_since;
         tap_log("info", "%s %s open again after %llu.%03llu s", p->key, p->path,
                 (unsigned long long)(down / 1000), (unsigned long long)(down % 1000));
     }
@@ -450,7 +443,7 @@ int tap_serial_open(const struct tap_serial_params *p, struct loop *loop, hal_ev
         snprintf(err, errlen, "receipt_tap: out of memory");
         return -ENOMEM;
     }
-    uint64_t now = now_ms();
+    uint64_t now = loop_now_ms();
     for (int i = POS; i <= PRINTER; i++) {
         struct port *port = &t->port[i];
         port->tap = t;

@@ -31,6 +31,10 @@ struct loop_timer;
 typedef void (*loop_fd_fn)(void *ctx, int fd, unsigned events);
 typedef void (*loop_timer_fn)(void *ctx);
 
+/* The loop's clock (CLOCK_MONOTONIC, in ms): timers run on it, and sources stamp their events
+ * with it (hal_event.at_mono_ms). The same clock as firmware's clock_mono_ms. */
+uint64_t loop_now_ms(void);
+
 struct loop *loop_new(void);
 /* Closes nothing: every source closes its own descriptors. */
 void loop_free(struct loop *l);
