@@ -54,7 +54,8 @@ static void on_readable(void *ctx, int fd, unsigned events)
              h = NLMSG_NEXT(h, got))
             up |= concerns(n, h);
     if (up) {
-        struct hal_event ev = {.kind = HAL_EVENT_LINK_UP, .src = &n->src, .at_mono_ms = loop_now_ms()};
+        struct hal_event ev = {
+            .kind = HAL_EVENT_LINK_UP, .src = &n->src, .at_mono_ms = loop_now_ms()};
         hal_source_emit(&n->src, &ev);
     }
 }
