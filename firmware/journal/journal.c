@@ -1833,6 +1833,46 @@ int journal_sale_txns(struct journal *j, const uint64_t *seqs, unsigned n,
     return walk(j, 0, visit_txns, &q);
 }
 
+struct sale_walk {
+    journal_walk_fn fn;
+    void *ctx;
+};
+
+static int visit_any_sale(struct journal *j, const struct rec *r, struct journal_pos at,
+                          uint32_t next_off, void *ctx)
+{
+    struct sale_walk *w = ctx;
+    struct journal_sale s;
+    (void)next_off;
+    if (r->type == REC_SALE) {
+        if (decode_sale(j, r, &s) != 0 || !sale_in_place(j, &s, at))
+            return 0;
+        s.pos = at;
+        return w->fn(w->ctx, &s, -1, NULL);
+    }
+    struct mark m;
+    if (r->type != REC_DEAD || decode_mark(j, r, &m) != 0 || !mark_in_place(j, &m, at))
+        return 0;
+    int b = -1;
+    for (unsigned i = 0; i < j->nbackends; i++)
+        if (j->backends[i].id == m.backend_id)
+            b = (int)i;
+    const uint8_t *p = j->rbuf;
+    char reason[DEAD_REASON + 1];
+    if (b < 0 || decode_dead_sale(j, r, &s) != 0)
+        return 0; /* a backend no longer configured: its dead letters are not ours to report */
+    memcpy(reason, p + DEAD_FIXED + p[48], p[49]);
+    reason[p[49]] = '\0';
+    s.pos = at;
+    return w->fn(w->ctx, &s, b, reason);
+}
+
+int journal_walk_sales(struct journal *j, journal_walk_fn fn, void *ctx)
+{
+    struct sale_walk w = {fn, ctx};
+    return walk(j, 0, visit_any_sale, &w);
+}
+
 int journal_requeue(struct journal *j, unsigned b, uint64_t dead_seq)
 {
     struct sale_probe p = {.seq = dead_seq};

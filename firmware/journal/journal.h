@@ -200,6 +200,17 @@ int journal_dead_letters(struct journal *j, unsigned b, journal_dead_fn fn, void
 int journal_sale_txns(struct journal *j, const uint64_t *seqs, unsigned n,
                       char (*txns)[JOURNAL_MAX_TXN + 1]);
 /*
+ * Every sale record still in the ring, oldest first: the sales (dead == -1) and the copies dead
+ * letters carry (dead = the index of the backend that refused it, reason its why; a copy of one
+ * seq may appear more than once, as copy_forward moves it). Records that fail their CRC are
+ * skipped (journal_check counts them). fn returns nonzero to stop (the walk returns that value).
+ * The sale's strings are valid during the call only. For tools that read the whole journal
+ * (verify, export); the daemon never walks it on the sale path.
+ */
+typedef int (*journal_walk_fn)(void *ctx, const struct journal_sale *s, int dead,
+                               const char *reason);
+int journal_walk_sales(struct journal *j, journal_walk_fn fn, void *ctx);
+/*
  * A technician's retry of a dead letter: the sale is stored again as a new record (synced),
  * which every backend then delivers under the same reference, and the dead letter is marked
  * requeued. -ENOENT if the sale was reclaimed meanwhile.
