@@ -133,10 +133,11 @@ def scenario_drain_no_daemon(env):
     env.write_config()
     r = env.ctl("drain", "--timeout", "5")
     assert r.returncode == 1 and "daemon not reachable" in r.stderr, r
+    said = r.stderr.strip()
     for argv in (["drain", "--timeout", "soon"], ["drain", "--timeout", "0"], ["drain", "now"]):
         r = env.ctl(*argv)
         assert r.returncode == 2 and "usage" in r.stderr, (argv, r)
-    return "no daemon: exit 1 (%s); bad arguments: exit 2" % r.stderr.splitlines()[0]
+    return "no daemon: exit 1 (%s); bad arguments: exit 2" % said
 
 
 def scenario_clock_implausible(env):

@@ -76,7 +76,7 @@ void ctl_duration(char *out, size_t cap, double seconds);
 int ctl_backend_setting(const struct ctl *c, const char *backend, const char *key, char *out,
                         size_t cap);
 /* A status object's state word ("paused") in *state and what it means in why ("the server
- * refused the API key (HTTP 401): check /etc/tillsync/glu.key"); returns how to mark it. */
+ * refused the API key (HTTP 401): check /etc/tillsync/shop.key"); returns how to mark it. */
 enum ctl_mark ctl_backend_words(const struct ctl *c, const cJSON *b, const char **state, char *why,
                                 size_t cap);
 

@@ -21,9 +21,8 @@
 #define POLL_MS        300
 #define PLAIN_EVERY_MS 3000 /* a plain line this often: a CI log stays readable */
 #define WINDOW_MS      5000 /* the rate is over this much of the recent past */
-#define RESEND_MIN_MS  2000 /* a backend back in a backoff gets "drain" again, at most this often  \
-                             */
-#define SAMPLES 64          /* > WINDOW_MS / POLL_MS */
+#define RESEND_MIN_MS  2000 /* "drain" again for a backend back in a backoff, at most this often */
+#define SAMPLES        64   /* > WINDOW_MS / POLL_MS */
 
 struct progress {
     double t0;
@@ -55,9 +54,12 @@ static struct totals sum(const cJSON *st)
         t.dead += ctl_num(b, "dead_letter");
         t.delivered += ctl_num(b, "delivered");
         t.done += ctl_num(b, "delivered") + ctl_num(b, "dead_letter");
+        const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "last_error"));
         /* Not a paused one: its key or URL was tried once; trying it every two seconds changes
-         * nothing until someone fixes the configuration. */
+         * nothing until someone fixes the configuration. Nor one the server rate-limits (429):
+         * the first drain cut its wait once; hammering it would only prolong the limit. */
         if (state && (!strcmp(state, "waiting") || !strcmp(state, "offline")) &&
+            !(err && strstr(err, "HTTP 429")) &&
             ctl_num(b, "next_attempt_in_s") >= RESEND_MIN_MS / 1000)
             t.backoff = 1;
     }
