@@ -301,11 +301,14 @@ static void parse_journal(struct conf_ctx *c, const cJSON *j, struct config *cfg
     cfg->journal_prog_size = (uint32_t)prog;
 }
 
+/* Where a device journal's key goes when neither the configuration nor the board says: the
+ * service's state directory (StateDirectory=tillsync), which a reflash of the root keeps. */
+#define DEVICE_KEY_STATE_PATH "/var/lib/tillsync/device.key"
+
 /*
- * Where the device key is: device_key_file, else where the board keeps it, else beside the
- * journal image (a file journal: the developer's machine, the tests), so that a journal and the
- * key its customers are sealed under move together. A device journal with no board default has
- * no such place: the key must be named.
+ * Where the device key is: device_key_file, else where the board keeps it (a secure element's
+ * export), else beside a journal image, so that a file journal and the key its customers are
+ * sealed under move together (a developer's machine, the tests), else DEVICE_KEY_STATE_PATH.
  */
 static void parse_device_key_file(struct conf_ctx *c, const cJSON *root, struct config *cfg)
 {
@@ -317,10 +320,7 @@ static void parse_device_key_file(struct conf_ctx *c, const cJSON *root, struct 
     if (out[0])
         return;
     if (strcmp(cfg->journal_driver, "file") != 0) {
-        conf_fail(c,
-                  "device_key_file: required: board %s names no place for the device key, and "
-                  "the journal is a device",
-                  board_name());
+        snprintf(out, cap, "%s", DEVICE_KEY_STATE_PATH);
         return;
     }
     const char *slash = strrchr(cfg->journal_path, '/');

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "board/board.h"
 #include "config.h"
 #include "ctl.h"
@@ -23,7 +25,9 @@ static const char *const block_states[] = {"in use", "free", "erased", "unreadab
 /* What the seals of the journal's sales say (docs/FORMAT.md section 5.4). */
 struct seal_tally {
     const struct device_key *key; /* NULL: the key file could not be read */
-    uint64_t plain, sealed;       /* SALE records: their dead-letter copies repeat them */
+    /* SALE records (their dead-letter copies repeat them): sealed, plain (a customer stored by
+     * firmware before format 4), without a customer */
+    uint64_t sealed, plain, anonymous;
     struct {
         uint32_t id;
         uint64_t n;
@@ -60,7 +64,14 @@ static int tally_sale(void *ctx, const struct journal_sale *s, int dead, const c
     uint32_t id = 0;
     int sealed = customer_sealed_key_id(s->body, s->body_len, &id);
     if (sealed == 0) {
-        t->plain += dead < 0;
+        if (dead < 0) {
+            cJSON *root = cJSON_ParseWithLength(s->body, s->body_len);
+            if (cJSON_GetObjectItemCaseSensitive(root, "customer"))
+                t->plain++;
+            else
+                t->anonymous++;
+            cJSON_Delete(root);
+        }
         return 0;
     }
     enum customer_open_result r = CUSTOMER_BROKEN;
@@ -120,9 +131,8 @@ static int report_seals(const struct config *cfg, struct journal *j)
     int have_key = device_key_load(cfg->device_key_file, 0, &key, kerr, sizeof kerr) >= 0;
     struct seal_tally t = {.key = have_key ? &key : NULL};
     int rc = journal_walk_sales(j, tally_sale, &t);
-    if (have_key)
-        device_key_clear(&key);
     if (rc < 0 || t.oom) {
+        device_key_clear(&key);
         printf("customer  could not read every sale: %s\n",
                rc < 0 ? strerror(-rc) : "out of memory");
         free(t.failed);
@@ -147,12 +157,14 @@ static int report_seals(const struct config *cfg, struct journal *j)
             under_current = t.by_key[i].n;
     if (have_key)
         printf("customer  %llu sales sealed under key %08x, %llu plain (before format 4), %zu fail "
-               "their tag: never delivered\n",
-               (unsigned long long)under_current, current, (unsigned long long)t.plain, nfailed);
+               "their tag: never delivered; %llu without a customer\n",
+               (unsigned long long)under_current, current, (unsigned long long)t.plain, nfailed,
+               (unsigned long long)t.anonymous);
     else
         printf("customer  no device key (%s): %llu sealed sales not checked, %llu plain (before "
-               "format 4), %zu damaged\n",
-               kerr, (unsigned long long)t.sealed, (unsigned long long)t.plain, nfailed);
+               "format 4), %zu damaged; %llu without a customer\n",
+               kerr, (unsigned long long)t.sealed, (unsigned long long)t.plain, nfailed,
+               (unsigned long long)t.anonymous);
     for (unsigned i = 0; i < t.nkeys; i++) {
         if (have_key && t.by_key[i].id == current)
             continue;
@@ -180,6 +192,7 @@ static int report_seals(const struct config *cfg, struct journal *j)
         printf("tag fails ... and %zu more\n", nfailed - nshown);
     free(t.failed);
     free(t.no_key);
+    device_key_clear(&key);
     return nfailed > 0 || nno_key > 0 || (!have_key && t.sealed > 0);
 }
 
