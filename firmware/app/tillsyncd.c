@@ -370,9 +370,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (created && !d.journal.empty)
-        log_warn("device key: a new key was made for a journal that already holds sales; any "
-                 "whose customer was sealed under the lost key is dead-lettered, not sent "
-                 "(tillsyncctl verify counts them)");
+        log_warn("device key: there was none, so one was made, but the journal is not new: a "
+                 "sale sealed under a missing key is dead-lettered, not sent (tillsyncctl verify "
+                 "names the key it needs)");
     if (d.journal.max_body < JOURNAL_MAX_BODY)
         log_warn("journal: its blocks (%u bytes, written by firmware before format 3) hold sales "
                  "up to %u bytes normalised; a larger sale is refused. Drain it, then recreate "

@@ -21,6 +21,7 @@ import re
 import signal
 import stat
 import struct
+import subprocess
 import sys
 import zlib
 
@@ -206,6 +207,17 @@ def main():
         leaked = [x for x in secrets if x in log]
         assert not leaked, "customer data in the daemon's log: %s" % leaked[:3]
         assert env.kill_daemon(signal.SIGTERM) == 0
+
+        # A key file others may read: the daemon will not start on it, and says how to fix it.
+        os.chmod(key_file, 0o644)
+        r = subprocess.run(env.emulator + [args.daemon, "--config", env.config_path],
+                           capture_output=True, text=True, timeout=60)
+        err_lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        assert "chmod 600 %s" % key_file in r.stderr, r.stderr
+        assert len([ln for ln in err_lines if "device_key_file" in ln]) == 1, r.stderr
+        assert key_hex[:16] not in r.stderr + r.stdout
+        os.chmod(key_file, 0o600)
         print("ok: key %s made mode 600; no customer field in the image (48 checked); verify "
               "found the tampered sale (exit 1):\n%s\nok: 13 delivered once with their customers, "
               "%s dead-lettered: %s" % (key_id, "\n".join(

@@ -111,6 +111,19 @@ static enum customer_open_result open_body(const struct device_key *k, const cha
     return r;
 }
 
+/* The vector docs/FORMAT.md section 6.1.1 gives a reader: the key id and the HKDF output. */
+static void test_format_vector(void **state)
+{
+    (void)state;
+    struct device_key k;
+    load_key(KEY_A "\n", &k);
+    assert_int_equal(k.ids[0], 0x0C8F3AD0u);
+    uint8_t sub[DEVICE_KEY_BYTES];
+    assert_int_equal(device_key_derive(k.keys[0], "tillsync customer v1", sub), 0);
+    static const uint8_t begins[] = {0x70, 0x66, 0xf4, 0x07, 0xed, 0x83, 0x43, 0xab};
+    assert_memory_equal(sub, begins, sizeof begins);
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -444,6 +457,7 @@ int main(void)
     _Static_assert(JOURNAL_MAX_BODY == 85684 && JOURNAL_MAX_RECORD == 86053,
                    "journal.h: the figures its comment and docs/FORMAT.md give");
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_vector),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_no_customer_stays_plain),
         cmocka_unit_test(test_flipped_bits_fail_the_tag),
