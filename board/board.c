@@ -115,6 +115,14 @@ void board_describe(struct board_sources *out)
     cJSON_Delete(root);
 }
 
+void board_device_key_file(char *out, size_t cap)
+{
+    out[0] = '\0';
+    cJSON *root = cJSON_Parse(BOARD_DESCRIPTION_JSON);
+    copy_str(root, "device_key_file", out, cap);
+    cJSON_Delete(root);
+}
+
 static int open_line(const struct board_line_params *p, enum hal_role role, const char *name,
                      struct loop *loop, hal_event_fn emit, void *ctx, struct hal_source **out,
                      char *err, size_t errlen)

@@ -216,6 +216,7 @@ static void check_paths_differ(struct conf_ctx *c, const struct config *cfg)
         {"intake.receipt_tap.pos_port", cfg->sources.has_tap ? cfg->sources.tap.pos_port : ""},
         {"intake.receipt_tap.printer_port",
          cfg->sources.has_tap ? cfg->sources.tap.printer_port : ""},
+        {"device_key_file", cfg->device_key_file},
     };
     for (size_t i = 1; i < sizeof p / sizeof *p; i++)
         for (size_t k = 0; k < i; k++)
@@ -298,6 +299,35 @@ static void parse_journal(struct conf_ctx *c, const cJSON *j, struct config *cfg
     cfg->journal_size = size;
     cfg->journal_erase_size = (uint32_t)erase;
     cfg->journal_prog_size = (uint32_t)prog;
+}
+
+/* Where a device journal's key goes when neither the configuration nor the board says: the
+ * service's state directory (StateDirectory=tillsync), which a reflash of the root keeps. */
+#define DEVICE_KEY_STATE_PATH "/var/lib/tillsync/device.key"
+
+/*
+ * Where the device key is: device_key_file, else where the board keeps it (a secure element's
+ * export), else beside a journal image, so that a file journal and the key its customers are
+ * sealed under move together (a developer's machine, the tests), else DEVICE_KEY_STATE_PATH.
+ */
+static void parse_device_key_file(struct conf_ctx *c, const cJSON *root, struct config *cfg)
+{
+    char *out = cfg->device_key_file;
+    size_t cap = sizeof cfg->device_key_file;
+    if (conf_str(c, root, "", "device_key_file", out, cap, 0) != 0)
+        return;
+    board_device_key_file(out, cap);
+    if (out[0])
+        return;
+    if (strcmp(cfg->journal_driver, "file") != 0) {
+        snprintf(out, cap, "%s", DEVICE_KEY_STATE_PATH);
+        return;
+    }
+    const char *slash = strrchr(cfg->journal_path, '/');
+    int dir = slash ? (int)(slash - cfg->journal_path) : 0;
+    if (snprintf(out, cap, "%.*s%sdevice.key", dir, cfg->journal_path, slash ? "/" : "") >=
+        (int)cap)
+        conf_fail(c, "device_key_file: journal.path is too long to put device.key beside it");
 }
 
 /* Keys every backend has; a backend adds its own (backend_ops.keys). */
@@ -523,8 +553,8 @@ int config_parse_backend(const cJSON *obj, unsigned index, struct backend_config
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"terminal_id",    "journal",  "intake",
-                                       "control_socket", "backends", NULL};
+    static const char *const keys[] = {"terminal_id", "journal",         "intake", "control_socket",
+                                       "backends",    "device_key_file", NULL};
     struct conf_ctx c = {err, errlen, 0, NULL};
     memset(cfg, 0, sizeof *cfg);
     board_describe(&cfg->sources);
@@ -559,6 +589,8 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
     if (!c.failed)
         conf_str(&c, root, "", "control_socket", cfg->sources.control_socket,
                  sizeof cfg->sources.control_socket, 1);
+    if (!c.failed)
+        parse_device_key_file(&c, root, cfg);
     if (!c.failed)
         check_paths_differ(&c, cfg);
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(root, "backends");

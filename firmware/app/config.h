@@ -27,7 +27,10 @@ struct config {
     /* The board's description with the configuration's intake section laid over it. */
     struct board_sources sources;
     unsigned power_fail_budget_ms; /* reported against, never enforced */
-    struct receipt_conf receipt;   /* how the tap reads receipts (sources.has_tap) */
+    /* The device key file (firmware/seal/device_key.h): the key device_key_file, else the
+     * board's, else device.key beside a journal image, else /var/lib/tillsync/device.key. */
+    char device_key_file[PATH_MAX];
+    struct receipt_conf receipt; /* how the tap reads receipts (sources.has_tap) */
     struct backend_config backends[CONFIG_MAX_BACKENDS];
     unsigned nbackends;
 };

@@ -21,6 +21,7 @@
 #include "clock_check.h"
 #include "config.h"
 #include "delivery.h"
+#include "device_key.h"
 #include "hal/loop.h"
 #include "hal/source.h"
 #include "journal.h"
@@ -39,6 +40,7 @@ struct daemon {
     struct loop *loop;
     struct delivery *delivery;
     struct pos_intake intake;
+    struct device_key key; /* intake seals under it, delivery opens with it (daemon_load_key) */
     struct power_fail power;
     struct receipt_tap *receipts; /* the printer line's reader, when the board has a tap */
     struct hal_source *sources[MAX_SOURCES];
@@ -92,6 +94,11 @@ static char *status_json(struct daemon *d)
     cJSON_AddNumberToObject(in, "rejected", (double)d->intake.rejected);
     cJSON_AddNumberToObject(in, "refused_retry", (double)d->intake.refused);
     power_fail_status(&d->power, o);
+    char key_id[9];
+    snprintf(key_id, sizeof key_id, "%08x", d->key.n ? d->key.ids[0] : 0);
+    cJSON *k = cJSON_AddObjectToObject(o, "device_key"); /* its public name only */
+    cJSON_AddStringToObject(k, "id", key_id);
+    cJSON_AddNumberToObject(k, "keys", d->key.n);
     static const char *const roles[] = {"pos",        "control",     "receipt",
                                         "power_fail", "sale_signal", "network"};
     cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
@@ -297,6 +304,28 @@ static void on_event(void *ctx, const struct hal_event *ev)
     }
 }
 
+/*
+ * (Re)reads the device key file into d->key, which intake and delivery point at. create: a
+ * missing file is made (first start). On failure d->key is left as it was and err says why (the
+ * file's mode and how to fix it, or its shape; never a byte of the key). A reload keeps the
+ * running key when the new file is refused, and takes a rotation (a new first line) at once.
+ */
+static int daemon_load_key(struct daemon *d, int create, char *err, size_t errlen)
+{
+    struct device_key k;
+    int rc = device_key_load(d->cfg.device_key_file, create, &k, err, errlen);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        log_info("device key created (id %08x) in %s", k.ids[0], d->cfg.device_key_file);
+    else if (!d->key.n || d->key.ids[0] != k.ids[0] || d->key.n != k.n)
+        log_info("device key %08x loaded (%u key(s): the first seals, every one opens)", k.ids[0],
+                 k.n);
+    d->key = k;
+    device_key_clear(&k);
+    return rc;
+}
+
 static void on_signal(void *ctx, int fd, unsigned events)
 {
     struct daemon *d = ctx;
@@ -368,6 +397,15 @@ int main(int argc, char **argv)
              (unsigned long long)d.journal.next_seq, d.journal.used, r->blocks,
              (unsigned long long)r->mount_bytes_read, (unsigned long long)r->corrupt_records,
              (unsigned long long)r->torn_tail, r->damaged_headers);
+    int created = daemon_load_key(&d, 1, err, sizeof err);
+    if (created < 0) {
+        log_error("device_key_file: %s", err);
+        return 1;
+    }
+    if (created && !d.journal.empty)
+        log_warn("device key: there was none, so one was made, but the journal is not new: a "
+                 "sale sealed under a missing key is dead-lettered, not sent (tillsyncctl verify "
+                 "names the key it needs)");
     if (d.journal.max_body < JOURNAL_MAX_BODY)
         log_warn("journal: its blocks (%u bytes, written by firmware before format 3) hold sales "
                  "up to %u bytes normalised; a larger sale is refused. Drain it, then recreate "
@@ -385,7 +423,9 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 1;
     }
-    d.intake = (struct pos_intake){.terminal_id = d.cfg.terminal_id, .journal = &d.journal};
+    delivery_set_key(d.delivery, &d.key);
+    d.intake =
+        (struct pos_intake){.terminal_id = d.cfg.terminal_id, .journal = &d.journal, .key = &d.key};
     d.power = (struct power_fail){.intake = &d.intake,
                                   .delivery = d.delivery,
                                   .journal = &d.journal,
@@ -436,6 +476,7 @@ int main(int argc, char **argv)
     journal_unmount(&d.journal);
     hal_flash_close(flash);
     curl_global_cleanup();
+    device_key_clear(&d.key);
     log_info("stopped");
     return 0;
 }

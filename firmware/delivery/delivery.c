@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "clock.h"
 #include "clock_check.h"
+#include "customer_seal.h"
 #include "hal/loop.h"
 #include "log.h"
 
@@ -45,6 +46,7 @@ struct slot {
     int resp_cut; /* the answer was longer than resp_max: its tail was dropped */
     char dead_why[256];
     size_t resp_len;
+    int unopened; /* its customer could not be opened (dead_why says why): never sent */
 };
 
 /*
@@ -104,7 +106,8 @@ struct delivery {
      * the write is tried again MARK_DELAY_MS later, not on every turn of the loop. */
     int marks_failing;
     uint32_t rng;
-    uint64_t corrupt_logged; /* journal.report.corrupt_records when last logged */
+    uint64_t corrupt_logged;      /* journal.report.corrupt_records when last logged */
+    const struct device_key *key; /* opens the customers intake sealed (delivery_set_key) */
 };
 
 static uint32_t rnd(struct delivery *d)
@@ -166,13 +169,24 @@ static int slot_fill(struct delivery *d, struct lane *l, struct slot *s)
         return 0;
     }
     s->sale = js;
-    s->body = malloc(js.body_len + 1);
-    if (s->body)
+    /* The backend sees the customer as the POS sent it. One that does not open (its tag fails:
+     * changed on flash; or sealed under a key this terminal lacks) is never sent: start_sale
+     * dead-letters it with why, and the dead letter copies the sealed record from flash. */
+    char *opened = NULL;
+    size_t opened_len = 0;
+    enum customer_open_result cr = customer_open(d->key, js.txn, js.body, js.body_len, &opened,
+                                                 &opened_len, s->dead_why, sizeof s->dead_why);
+    s->unopened = cr < 0;
+    if (cr == CUSTOMER_OPENED) {
+        s->body = opened;
+        s->sale.body_len = opened_len;
+    } else if ((s->body = malloc(js.body_len + 1))) {
         memcpy(s->body, js.body, js.body_len + 1);
+    }
     s->sale.body = s->body;
     s->sale.txn = NULL;
     snprintf(s->ref, sizeof s->ref, "%s:%s", d->terminal_id, js.txn);
-    s->sale_json = s->body ? cJSON_Parse(s->body) : NULL;
+    s->sale_json = s->body && !s->unopened ? cJSON_Parse(s->body) : NULL;
     void *sale_state = s->job.sale_state;
     if (sale_state)
         memset(sale_state, 0, l->ops->sale_state_size);
@@ -359,6 +373,10 @@ static void start_sale(struct delivery *d, struct slot *s)
 {
     char why[256] = "";
     http_request_clear(&s->req);
+    if (s->unopened) {
+        step(d, s, BACKEND_DEAD, s->dead_why);
+        return;
+    }
     if (!s->sale_json) { /* the journal's CRC passed, so this is a bug, not bad flash */
         step(d, s, BACKEND_DEAD, "stored sale is not valid JSON");
         return;
@@ -817,6 +835,11 @@ struct delivery *delivery_new(const char *terminal_id, const struct backend_conf
      * one backend's transfers would wait for another's connections. */
     curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)transfers);
     return d;
+}
+
+void delivery_set_key(struct delivery *d, const struct device_key *key)
+{
+    d->key = key;
 }
 
 void delivery_free(struct delivery *d)

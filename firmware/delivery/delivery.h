@@ -31,6 +31,7 @@
 #include "journal.h"
 
 struct delivery;
+struct device_key;
 
 #define DELIVERY_MAX_BACKENDS JOURNAL_MAX_BACKENDS
 
@@ -40,6 +41,10 @@ struct delivery *delivery_new(const char *terminal_id, const struct backend_conf
                               unsigned nbackends, struct journal *j, struct loop *loop, char *err,
                               size_t errlen);
 void delivery_free(struct delivery *d);
+/* The device key that opens the customers intake sealed (customer_seal.h); it must outlive the
+ * delivery, and may be changed in place (a reload). Without one, a sealed sale is dead-lettered
+ * as sealed under a key this terminal does not have. */
+void delivery_set_key(struct delivery *d, const struct device_key *key);
 
 /* Handles finished transfers, starts what is due, and arms the loop for the next due time.
  * libcurl's sockets and timers run on the loop by themselves; call this after every turn of

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "clock_check.h"
+#include "customer_seal.h"
 #include "log.h"
 #include "sale.h"
 
@@ -82,7 +83,22 @@ enum pos_outcome pos_intake_sale(struct pos_intake *pi, const char *req, size_t 
         *reply = reply_ok(ref, 1);
         return POS_DUPLICATE;
     }
-    int rc = journal_append_sale(pi->journal, s.txn, s.body, s.body_len, clock_wall_ms(), &seq);
+    /* The customer sealed here, so that its fields reach flash only as ciphertext. */
+    char *body = NULL;
+    size_t body_len = 0;
+    if (pi->key &&
+        customer_seal(pi->key, s.txn, s.body, s.body_len, &body, &body_len, err, sizeof err) != 0) {
+        sale_free(&s);
+        pi->refused++;
+        log_error("sale not stored: %s", err);
+        char msg[320];
+        snprintf(msg, sizeof msg, "%s; keep this sale and retry", err);
+        *reply = reply_error(msg, 1);
+        return POS_RETRY;
+    }
+    int rc = journal_append_sale(pi->journal, s.txn, body ? body : s.body,
+                                 body ? body_len : s.body_len, clock_wall_ms(), &seq);
+    free(body);
     sale_free(&s);
     if (rc == 0) {
         pi->accepted++;

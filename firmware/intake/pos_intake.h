@@ -11,9 +11,14 @@
 #include "hal/source.h"
 #include "journal.h"
 
+struct device_key;
+
 struct pos_intake {
     const char *terminal_id;
     struct journal *journal;
+    /* The customer of each sale is sealed under it before the append (customer_seal.h). NULL:
+     * stored as it came, for tests and tools; the daemon always has one. */
+    const struct device_key *key;
     /* Set while no sale may be stored (power failing): every sale is answered retry: true with
      * this reason, and the journal is not touched. */
     const char *paused;

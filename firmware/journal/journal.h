@@ -22,27 +22,42 @@
 
 #include "hal/flash.h"
 
-#define JOURNAL_FORMAT_VERSION 3 /* written; version 1 and 2 blocks are still read */
+/* Written; versions 1 to 3 are still read. 4: sale bodies may hold "customer_sealed"
+ * (firmware/seal/customer_seal.h), which a version 3 reader would send on as if it were the
+ * customer: it refuses the journal instead (docs/FORMAT.md section 9). */
+#define JOURNAL_FORMAT_VERSION 4
 #define JOURNAL_MAX_BACKENDS   8
 #define JOURNAL_DUP_WINDOW     10000 /* most recent sales whose txn is recognised as a resend */
 #define JOURNAL_MAX_TXN        64
 /*
  * The largest record is the dead letter (DEAD copy) of the largest sale a valid POS line makes.
  * The stored body is the line normalised by firmware/sale.c (cJSON_PrintUnformatted of the
- * validated members). Against the line it never gains a byte from strings (a string prints no
- * longer than the escapes the line had to use: raw control bytes are refused, \u escapes print
- * as UTF-8 or the same \u escape) nor from keys or punctuation (the same members, less "event"
- * and unknown ones, without whitespace). It gains from numbers: a JSON number is at least one
+ * validated members), its customer sealed (firmware/seal/customer_seal.c).
+ *
+ * Normalised, against the line, it never gains a byte from strings (a string prints no longer
+ * than the escapes the line had to use: raw control bytes are refused, \u escapes print as UTF-8
+ * or the same \u escape) nor from keys or punctuation (the same members, less "event" and
+ * unknown ones, without whitespace). It gains from numbers: a JSON number is at least one
  * character, and it prints at most 13 characters as total (an integer <= 10^12), 14 as
  * unit_price (-10^12 .. 10^12) and 23 as qty (> 0, <= 10^9, %1.17g: "4.9406564584124654e-324"
  * from "5e-324"). A sale has one total and up to 500 items, so
- *   body <= 65,536 + 12 + 500 x (22 + 13) = 83,048 bytes,
+ *   normalised body <= 65,536 + 12 + 500 x (22 + 13) = 83,048 bytes.
+ *
+ * Sealing replaces "customer":C (11 + c bytes) in place by "customer_sealed":"B", B the base64 of
+ * the 33 + c bytes of version, key id, nonce, ciphertext and tag: 20 + 4 ceil((c + 33) / 3)
+ * <= 20 + 4 (c + 35) / 3 bytes, so the body grows by at most 9 + (c + 140) / 3. The customer
+ * object c is at most 7,742 bytes: five members of at most 256 bytes that print as up to 6 bytes
+ * each (a \u0001 escape), in 2 quotes each, 46 bytes of keys, 4 commas and 2 braces. So
+ *   body <= 83,048 + 9 + floor(7,882 / 3) = 83,048 + 2,636 = 85,684 bytes,
  * and its DEAD record holds 50 fixed bytes, a txn of up to 64 and a reason of up to 255 with it.
  */
-#define JOURNAL_MAX_LINE      65536u /* the POS line limit (drivers/intake_unix.h) */
-#define JOURNAL_MAX_BODY      (JOURNAL_MAX_LINE + 12u + 500u * (22u + 13u))     /* 83,048 */
-#define JOURNAL_MAX_RECORD    (50u + JOURNAL_MAX_TXN + 255u + JOURNAL_MAX_BODY) /* 83,417 */
-#define JOURNAL_MAX_IN_FLIGHT 32 /* sales a backend may have fetched and not yet finished */
+#define JOURNAL_MAX_LINE       65536u /* the POS line limit (drivers/intake_unix.h) */
+#define JOURNAL_MAX_NORMALISED (JOURNAL_MAX_LINE + 12u + 500u * (22u + 13u))     /* 83,048 */
+#define JOURNAL_MAX_CUSTOMER   (46u + 5u * (2u + 6u * 256u) + 4u + 2u)           /* 7,742 */
+#define JOURNAL_SEAL_GROWTH    (9u + (JOURNAL_MAX_CUSTOMER + 140u) / 3u)         /* 2,636 */
+#define JOURNAL_MAX_BODY       (JOURNAL_MAX_NORMALISED + JOURNAL_SEAL_GROWTH)    /* 85,684 */
+#define JOURNAL_MAX_RECORD     (50u + JOURNAL_MAX_TXN + 255u + JOURNAL_MAX_BODY) /* 86,053 */
+#define JOURNAL_MAX_IN_FLIGHT  32 /* sales a backend may have fetched and not yet finished */
 /*
  * Sale and block numbers stay below this. They are 64-bit and never wrap, and no journal gets
  * near it (2^62 sales at a million a second is 146,000 years), so a header or a sale carrying a

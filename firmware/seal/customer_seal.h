@@ -13,6 +13,7 @@
 #define TILLSYNC_CUSTOMER_SEAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "device_key.h"
 
@@ -20,8 +21,10 @@
 
 /*
  * The body to store for a normalised sale body: the same JSON with its customer sealed under
- * k->keys[0], or a plain copy when it has no customer. *out is malloc'd and NUL-terminated.
- * Returns 0, or -1 (not JSON, out of memory, no randomness) with err.
+ * k->keys[0] in the customer's place, or a copy of body when it has no customer. *out is
+ * malloc'd and NUL-terminated. Returns 0, or -1 (not a JSON object, a customer and no key, out
+ * of memory, no randomness) with err. Opening what it returns gives back body byte for byte when
+ * body is cJSON_PrintUnformatted output, as sale.c's is.
  */
 int customer_seal(const struct device_key *k, const char *txn, const char *body, size_t len,
                   char **out, size_t *outlen, char *err, size_t errlen);
@@ -36,9 +39,14 @@ enum customer_open_result {
 };
 
 /* The body to deliver (or export) from a stored body. why gets a sentence for the dead letter
- * and for verify; it never holds customer data. */
+ * and for verify; it never holds customer data. k may be NULL or hold no key (a tool without the
+ * key file): a sealed body is then CUSTOMER_NO_KEY. */
 enum customer_open_result customer_open(const struct device_key *k, const char *txn,
                                         const char *body, size_t len, char **out, size_t *outlen,
                                         char *why, size_t whylen);
+
+/* Whether body holds a sealed customer: 1 and *id the key it is sealed under (readable without
+ * the key: tools name the key a sale needs), 0 if it holds none, -1 if the seal is damaged. */
+int customer_sealed_key_id(const char *body, size_t len, uint32_t *id);
 
 #endif

@@ -111,11 +111,15 @@ static int create_key(const char *path, char *err, size_t errlen)
     mbedtls_platform_zeroize(key, sizeof key);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot create the device key: %s", path, strerror(errno));
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot create the device key: %s", path, strerror(e));
         mbedtls_platform_zeroize(hex, sizeof hex);
+        errno = e;
         return -1;
     }
     ssize_t n = write(fd, hex, sizeof hex - 1);
+    if (n >= 0 && n < (ssize_t)(sizeof hex - 1))
+        errno = ENOSPC; /* a short write sets no errno of its own */
     int ok = n == (ssize_t)(sizeof hex - 1) && fsync(fd) == 0;
     mbedtls_platform_zeroize(hex, sizeof hex);
     close(fd);
@@ -141,9 +145,11 @@ int device_key_load(const char *path, int create, struct device_key *k, char *er
     memset(k, 0, sizeof *k);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT && create) {
-        if (create_key(path, err, errlen) != 0)
+        /* EEXIST: another process (provision, a second start) made it meanwhile: use that one */
+        if (create_key(path, err, errlen) == 0)
+            created = 1;
+        else if (errno != EEXIST)
             return -1;
-        created = 1;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     }
     if (fd < 0) {

@@ -194,8 +194,8 @@ def damage(base, geo, names):
         d[ring[0] * e + 1] ^= 0x01
         out.append(("tail block header bit flip", d))
     d = copy()
-    set_header(d, e, mid, version=4)
-    out.append(("a ring block of version 4", d))
+    set_header(d, e, mid, version=5)
+    out.append(("a ring block of version 5 (newer)", d))
     free = [b for b in range(r.nblocks) if b not in ring]
     if free:
         d = copy()

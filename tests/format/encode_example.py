@@ -32,7 +32,7 @@ def txn_hash(txn):
 
 def main():
     glu = zlib.crc32(b"glu")
-    header = struct.pack("<IHHQQIII", 0x4C4A5354, 3, 40, 1, 0, 1, ERASE, PROG)  # section 3.2
+    header = struct.pack("<IHHQQIII", 0x4C4A5354, 4, 40, 1, 0, 1, ERASE, PROG)  # section 3.2
     header += struct.pack("<I", zlib.crc32(header))
     header += b"\xff" * (round_up(40, PROG) - 40)
     opened = record(3, struct.pack("<HB", 0, 1) + struct.pack("<IQQQ", glu, 0, 0, 0))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A journal reader written from docs/FORMAT.md alone (version 3), without the firmware's code.
+"""A journal reader written from docs/FORMAT.md alone (version 4), without the firmware's code.
 
     read_journal.py IMAGE ERASE_SIZE PROG_SIZE [BACKEND ...]
 
@@ -17,9 +17,9 @@ import zlib
 MAGIC_BLOCK = 0x4C4A5354
 MAGIC_RECORD = 0x5254
 HDR_SIZE = 40
-VERSION = 3
+VERSION = 4
 SALE, MARK, OPEN, DEAD = 1, 2, 3, 4
-MAX_RECORD = 83417  # section 5.2, JOURNAL_MAX_RECORD
+MAX_RECORD = 86053  # section 5.2, JOURNAL_MAX_RECORD
 MAX_BACKENDS = 8  # section 6.4: nbackends 0-8
 
 

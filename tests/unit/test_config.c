@@ -1024,10 +1024,57 @@ static void test_paths_must_differ(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* Where the device key file is: as named, else (neither board names one) beside a journal
+ * image, else the state directory; never a path another key names. */
+static void test_device_key_file(void **state)
+{
+    (void)state;
+    char want[PATH_MAX + 16];
+    if (load(example()) != 0)
+        fail_msg("example refused: %s", err);
+    const char *slash = strrchr(journal_path, '/');
+    snprintf(want, sizeof want, "%.*s/device.key", (int)(slash - journal_path), journal_path);
+    char board_default[PATH_MAX];
+    board_device_key_file(board_default, sizeof board_default);
+    if (board_default[0]) /* a board that keeps it elsewhere */
+        snprintf(want, sizeof want, "%s", board_default);
+    assert_string_equal(cfg.device_key_file, want);
+
+    cJSON *root = example();
+    json_edit(root, "device_key_file", "\"/etc/tillsync/device.key\"");
+    if (load(root) != 0)
+        fail_msg("refused: %s", err);
+    assert_string_equal(cfg.device_key_file, "/etc/tillsync/device.key");
+
+    if (board_has_flash_driver("mtd") && !board_default[0]) {
+        root = example();
+        json_edit(root, "journal", "{\"driver\": \"mtd\", \"device\": \"/dev/mtd3\"}");
+        if (load(root) != 0)
+            fail_msg("refused: %s", err);
+        assert_string_equal(cfg.device_key_file, "/var/lib/tillsync/device.key");
+    }
+
+    root = example();
+    char *value = json_string(journal_path);
+    json_edit(root, "device_key_file", value);
+    free(value);
+    assert_int_equal(load(root), -1);
+    assert_string_equal(err, "device_key_file: same path as journal.path");
+    root = example();
+    json_edit(root, "device_key_file", "\"/run/tillsync/ctl.sock\"");
+    assert_int_equal(load(root), -1);
+    assert_string_equal(err, "device_key_file: same path as control_socket");
+    root = example();
+    json_edit(root, "device_key_file", "\"\"");
+    assert_int_equal(load(root), -1);
+    assert_true(starts_with(err, "device_key_file:"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_loads),
+        cmocka_unit_test(test_device_key_file),
         cmocka_unit_test(test_variants_accepted),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_anonymous_contact_email_checked),

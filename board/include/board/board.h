@@ -63,6 +63,11 @@ struct board_sources {
 /* Fills what the board's description says this terminal has. */
 void board_describe(struct board_sources *out);
 
+/* Where this board keeps the device key (firmware/seal/device_key.h) when the configuration
+ * names no device_key_file: its description's "device_key_file" (a secure element's export, a
+ * partition a reflash keeps). "" if it names none. */
+void board_device_key_file(char *out, size_t cap);
+
 /* Opens every source in `want` on loop, each reporting to emit(ctx, ...). Fills out[] (up to max)
  * and *n. On failure closes what it opened, returns a negative errno and names the source (by its
  * configuration key) in err. A source a board has no driver for is an error, not skipped. */
