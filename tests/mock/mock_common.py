@@ -503,6 +503,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.connection_id = self.server.new_connection_id()
         self.connection_requests = 0
 
+    def date_time_string(self, timestamp=None):
+        # --date-offset: the Date header of a server whose clock (or the till's) is off.
+        now = time.time() if timestamp is None else timestamp
+        return super().date_time_string(now + self.server.date_offset)
+
     def log_message(self, format, *args):
         if self.server.verbose:
             super().log_message(format, *args)
@@ -709,6 +714,7 @@ class MockServer(http.server.ThreadingHTTPServer):
     def __init__(self, address, ssl_context, state, platform, verbose):
         self.ssl_context, self.state, self.platform = ssl_context, state, platform
         self.verbose = verbose
+        self.date_offset = 0
         self.faults = Faults()
         # Connection numbers continue across restarts so the persisted log stays unambiguous.
         self._connections = state.last_connection_id()
@@ -767,6 +773,8 @@ def main(platform_class):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port-file", help="write the chosen port here (atomically)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--date-offset", type=float, default=0, metavar="SECONDS",
+                        help="the Date header runs this far ahead of the clock (negative: behind)")
     args = parser.parse_args()
 
     try:
@@ -781,6 +789,7 @@ def main(platform_class):
         context.set_alpn_protocols(["http/1.1"])
         state = State(args.state, platform)
         server = MockServer((args.host, args.port), context, state, platform, args.verbose)
+        server.date_offset = args.date_offset
     except (OSError, ValueError, KeyError, ssl.SSLError) as e:
         print(f"{name}: {e}", file=sys.stderr)
         return 2
