@@ -71,6 +71,6 @@ void ctl_duration(char *out, size_t cap, double seconds);
 
 /* ---- the commands ---- */
 extern const struct ctl_command ctl_cmd_status, ctl_cmd_verify, ctl_cmd_dead_letters,
-    ctl_cmd_retry_dead, ctl_cmd_sale;
+    ctl_cmd_retry_dead, ctl_cmd_sale, ctl_cmd_test_connection, ctl_cmd_provision;
 
 #endif
