@@ -557,6 +557,8 @@ static int run_provision(struct ctl *c, int argc, char **argv)
     rc = fail ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 out:
     remove_temps(&r, config_tmp);
+    for (unsigned i = 0; i < r.nsecrets; i++) /* the values live in setup: wiped, then freed */
+        memset((char *)r.secrets[i].value, 0, strlen(r.secrets[i].value));
     cJSON_free(check_text);
     cJSON_free(final_text);
     cJSON_Delete(check);
