@@ -153,6 +153,17 @@ struct backend_ops {
      * *next empty resends the same request. May be NULL. status is 0 for a network error. */
     void (*unanswered)(struct backend_job *job, const struct http_request *sent, long status,
                        struct http_request *next);
+    /* For the technician's tools (tillsyncctl test-connection, provision), never the daemon: a
+     * live request in *req that needs this backend's credentials and changes nothing on the
+     * platform, so that its answer proves the key without a sale. The common classes judge the
+     * answer: 2xx the key works, 401/403 it was refused, 404/405 on a fixed endpoint base_url is
+     * wrong. state as open() left it. Returns 0, or -1 (out of memory). May be NULL: the
+     * platform has no such request, and the key is proven by the first sale instead. */
+    int (*probe)(const struct backend_config *bc, void *state, struct http_request *req);
+    /* Whether an answer to the probe other than a 2xx proves the credentials were accepted (a
+     * platform that can only be asked by a request it refuses, after authenticating it, for a
+     * missing field). May be NULL: only a 2xx does. */
+    int (*probe_accepted)(const struct backend_config *bc, const struct http_answer *ans);
 };
 
 /* The backend of that kind, or NULL. */

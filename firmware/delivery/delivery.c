@@ -12,6 +12,7 @@
 #include "clock_check.h"
 #include "customer_seal.h"
 #include "hal/loop.h"
+#include "http_send.h"
 #include "log.h"
 
 #define RESPONSE_DEFAULT 16384 /* a backend may ask for more (backend_ops.response_max) */
@@ -314,30 +315,12 @@ static int before_send(void *userp, char *primary_ip, char *local_ip, int primar
 
 static void send_request(struct delivery *d, struct slot *s)
 {
-    char url[sizeof s->lane->bc->base_url + BACKEND_PATH_MAX];
-    snprintf(url, sizeof url, "%s%s", s->lane->bc->base_url, s->req.path);
     s->resp_len = 0;
     s->resp_cut = 0;
     s->resp[0] = '\0';
-    /* The engine's headers, then the backend's (its authentication among them). */
-    curl_slist_free_all(s->sent_headers);
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-    if (h && s->req.method == HTTP_POST)
-        h = curl_slist_append(h, "Content-Type: application/json");
-    for (const struct curl_slist *it = s->req.headers; h && it; it = it->next)
-        h = curl_slist_append(h, it->data);
-    s->sent_headers = h;
-    curl_easy_setopt(s->easy, CURLOPT_URL, url);
-    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->sent_headers);
+    int put = http_request_put(s->easy, s->lane->bc->base_url, &s->req, &s->sent_headers) == 0;
     s->sends = 0;
-    if (s->req.method == HTTP_POST) {
-        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->req.body ? s->req.body : "");
-        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE,
-                         (long)(s->req.body ? strlen(s->req.body) : 0));
-    } else {
-        curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
-    }
-    if (!h || curl_multi_add_handle(d->multi, s->easy) != CURLM_OK) {
+    if (!put || curl_multi_add_handle(d->multi, s->easy) != CURLM_OK) {
         snprintf(s->lane->last_error, sizeof s->lane->last_error, "cannot start a transfer");
         back_off(d, s->lane, 0, 0);
         s->state = SLOT_READY;
@@ -677,25 +660,6 @@ static void completed(struct delivery *d, struct slot *s, CURLcode result)
     step(d, s, v, why);
 }
 
-/* A transfer handle as every request of this backend needs it: HTTPS only, certificates
- * verified (never switchable off), bounded in time, no signals. */
-static CURL *easy_new(const struct backend_config *bc)
-{
-    CURL *e = curl_easy_init();
-    if (!e)
-        return NULL;
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (bc->ca_file[0])
-        curl_easy_setopt(e, CURLOPT_CAINFO, bc->ca_file);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, bc->timeout_s);
-    /* libcurl's default, said out loud: a redirect is an answer to report (see delivery.h). */
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    return e;
-}
-
 static int lane_init(struct lane *l, const struct backend_config *bc, unsigned index)
 {
     l->bc = bc;
@@ -714,7 +678,7 @@ static int lane_init(struct lane *l, const struct backend_config *bc, unsigned i
     }
     for (unsigned i = 0; i < l->nslots; i++) {
         struct slot *s = &l->slots[i];
-        CURL *e = s->easy = easy_new(bc);
+        CURL *e = s->easy = http_easy_new(bc);
         s->lane = l;
         s->job.sale_state = calloc(1, l->ops->sale_state_size ? l->ops->sale_state_size : 1);
         s->resp_max = l->ops->response_max ? l->ops->response_max : RESPONSE_DEFAULT;
@@ -734,7 +698,7 @@ static int lane_init(struct lane *l, const struct backend_config *bc, unsigned i
         curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, before_send);
         curl_easy_setopt(e, CURLOPT_PREREQDATA, s);
     }
-    CURL *p = l->probe = easy_new(bc);
+    CURL *p = l->probe = http_easy_new(bc);
     if (!p)
         return -1;
     curl_easy_setopt(p, CURLOPT_URL, bc->base_url);

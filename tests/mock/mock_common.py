@@ -506,15 +506,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.connection_id = self.server.new_connection_id()
         self.connection_requests = 0
 
+    def date_time_string(self, timestamp=None):
+        # --date-offset: the Date header of a server whose clock (or the till's) is off.
+        now = time.time() if timestamp is None else timestamp
+        return super().date_time_string(now + self.server.date_offset)
+
     def log_message(self, format, *args):
         if self.server.verbose:
             super().log_message(format, *args)
-
-    def date_time_string(self, timestamp=None):
-        # The Date header of every answer: --date-offset plays a server whose clock (or the
-        # client's) is wrong by that much.
-        return super().date_time_string(
-            (time.time() if timestamp is None else timestamp) + self.server.date_offset)
 
     def do_GET(self):
         self.connection_requests += 1

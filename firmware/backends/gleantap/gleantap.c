@@ -346,6 +346,41 @@ static enum backend_verdict gleantap_answer(struct backend_job *job,
     return BACKEND_DEAD;
 }
 
+/*
+ * Gleantap's documented API (the seeds, and the mock built from them) has no read request this
+ * firmware knows the path of: both endpoints it uses create. So the probe is newContact with
+ * app_id alone: the platform checks both keys and app_id first (401), then refuses the body for
+ * its missing first_name (400) and creates nothing, since a contact needs a name and an email or
+ * phone. That 400 is the proof; a guessed "fetch" path would answer 404 and blame base_url.
+ */
+static int gleantap_probe(const struct backend_config *bc, void *state, struct http_request *req)
+{
+    (void)state;
+    const struct gleantap_conf *g = (const void *)bc->conf;
+    cJSON *body = cJSON_CreateObject();
+    if (!cJSON_AddStringToObject(body, "app_id", g->app_id)) {
+        cJSON_Delete(body);
+        return -1;
+    }
+    http_request_init(req, HTTP_POST, "%s", PATH_CONTACT);
+    req->fixed_endpoint = 1;
+    if (http_request_json(req, body) != 0 ||
+        http_request_header(req, "X-API-KEY: %s", g->api_key) != 0 ||
+        http_request_header(req, "X-SECRET-KEY: %s", g->secret_key) != 0) {
+        http_request_clear(req);
+        return -1;
+    }
+    return 0;
+}
+
+/* The refusal of the probe's body, and only that: a 400 naming first_name. Any other 400 (a proxy,
+ * a changed API) proves nothing about the keys. */
+static int gleantap_probe_accepted(const struct backend_config *bc, const struct http_answer *ans)
+{
+    (void)bc;
+    return ans->status == 400 && strstr(ans->body, "first_name") != NULL;
+}
+
 const struct backend_ops backend_gleantap = {
     .kind = "gleantap",
     .keys = gleantap_keys,
@@ -355,4 +390,6 @@ const struct backend_ops backend_gleantap = {
     .configure = gleantap_configure,
     .start = gleantap_start,
     .answer = gleantap_answer,
+    .probe = gleantap_probe,
+    .probe_accepted = gleantap_probe_accepted,
 };

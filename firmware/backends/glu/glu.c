@@ -183,6 +183,23 @@ static enum backend_verdict glu_answer(struct backend_job *job, const struct htt
     return BACKEND_UNCLAIMED;
 }
 
+/* A contact look-up by an address no customer has (.invalid is reserved, RFC 2606): it needs the
+ * key, changes nothing and brings no customer's data onto the till. The seed's form of the
+ * filter, emailAddress[]. */
+static int glu_probe(const struct backend_config *bc, void *state, struct http_request *req)
+{
+    (void)state;
+    const struct glu_conf *g = (const void *)bc->conf;
+    if (http_request_init(req, HTTP_GET,
+                          "/contacts?emailAddress%%5B%%5D=probe%%40tillsync.invalid") != 0 ||
+        http_request_header(req, "x-api-key: %s", g->api_key) != 0) {
+        http_request_clear(req);
+        return -1;
+    }
+    req->fixed_endpoint = 1;
+    return 0;
+}
+
 const struct backend_ops backend_glu = {
     .kind = "glu",
     .keys = glu_keys,
@@ -192,4 +209,5 @@ const struct backend_ops backend_glu = {
     .configure = glu_configure,
     .start = glu_start,
     .answer = glu_answer,
+    .probe = glu_probe,
 };
