@@ -72,5 +72,6 @@ void ctl_duration(char *out, size_t cap, double seconds);
 /* ---- the commands ---- */
 extern const struct ctl_command ctl_cmd_status, ctl_cmd_verify, ctl_cmd_dead_letters,
     ctl_cmd_retry_dead, ctl_cmd_sale;
+extern const struct ctl_command ctl_cmd_export, ctl_cmd_import;
 
 #endif
