@@ -199,12 +199,19 @@ enum export_open_result export_open(const uint8_t *file, size_t len, const struc
         for (unsigned i = 0; k && i < k->n && !device_key; i++)
             if (k->ids[i] == h->key_id)
                 device_key = k->keys[i];
+        if (!device_key && !(k && k->n)) {
+            snprintf(err, errlen,
+                     "it is sealed under device key %08x and this device has no key: put that "
+                     "key file in place, or use --passphrase-file if it was exported with one",
+                     h->key_id);
+            return EXPORT_NEED_SECRET;
+        }
         if (!device_key) {
             snprintf(err, errlen,
                      "not for this device key: it is sealed under device key %08x, this device "
-                     "has %s%08x; use --passphrase-file if it was exported with one",
-                     h->key_id, k && k->n ? "" : "none, not even ", k && k->n ? k->ids[0] : 0);
-            return k && k->n ? EXPORT_NO_SUCH_KEY : EXPORT_NEED_SECRET;
+                     "has %08x; use --passphrase-file if it was exported with one",
+                     h->key_id, k->ids[0]);
+            return EXPORT_NO_SUCH_KEY;
         }
     }
     size_t n = (size_t)h->payload_len;

@@ -122,6 +122,12 @@ static int on_sale(void *ctx, const struct journal_sale *s, int dead, const char
     return 0;
 }
 
+static int by_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int by_txn_then_seq(const void *a, const void *b)
 {
     const struct rec *x = a, *y = b;
@@ -224,6 +230,17 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
         reflash_unmount(flash, &j);
         return CTL_EXIT_FAIL;
     }
+
+    /* A dead letter whose sale was damaged on flash keeps only its reason: nothing to carry. */
+    uint64_t *seqs = malloc((c.nrecs ? c.nrecs : 1) * sizeof *seqs);
+    size_t lost = 0;
+    for (size_t i = 0; seqs && i < c.nrecs; i++)
+        seqs[i] = c.recs[i].seq;
+    if (seqs)
+        qsort(seqs, c.nrecs, sizeof *seqs, by_u64);
+    for (size_t i = 0; seqs && i < c.ndead; i++)
+        lost += !bsearch(&c.dead[i].seq, seqs, c.nrecs, sizeof *seqs, by_u64);
+    free(seqs);
 
     /* Each record's state per backend, then one entry per txn. */
     qsort(c.recs, c.nrecs, sizeof *c.recs, by_txn_then_seq);
@@ -360,6 +377,7 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
         if (!pass_file)
             cJSON_AddStringToObject(out, "key_id", idtext);
         cJSON_AddNumberToObject(out, "customer_not_opened", (double)unopened);
+        cJSON_AddNumberToObject(out, "dead_letters_without_sale", (double)lost);
         for (unsigned b = 0; b < cfg.nbackends; b++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "name", cfg.backends[b].name);
@@ -384,6 +402,11 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
                       "%zu sale%s' customer data could not be opened and went into the file as "
                       "stored: %s",
                       unopened, unopened == 1 ? "" : "s", why);
+        if (lost)
+            ctl_check(ctl, CTL_WARN, "dead",
+                      "%zu dead letter%s whose sale was damaged on flash (only the reason is "
+                      "left): not in the file; tillsyncctl dead-letters lists them",
+                      lost, lost == 1 ? "" : "s");
         ctl_line(ctl, "next", "keep %s off the till; after the reflash: tillsyncctl import %s%s",
                  file, file, pass_file ? " --passphrase-file F" : "");
     }

@@ -233,7 +233,9 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
             rc = CTL_EXIT_USAGE;
             goto out_journal;
         }
-        ctl_line(ctl, "key", "created the device key %s (id %08" PRIx32 ")", key_path, key.ids[0]);
+        if (!ctl->json)
+            ctl_line(ctl, "key", "created the device key %s (id %08" PRIx32 ")", key_path,
+                     key.ids[0]);
     }
 
     size_t imported = 0, here = 0;
@@ -340,6 +342,7 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
         cJSON_AddStringToObject(out, "sealed_under", sealed_by);
         cJSON_AddNumberToObject(out, "imported", (double)imported);
         cJSON_AddNumberToObject(out, "already_here", (double)here);
+        cJSON_AddBoolToObject(out, "device_key_created", !have_key);
         for (unsigned b = 0; b < cfg.nbackends; b++) {
             cJSON *o2 = cJSON_CreateObject();
             cJSON_AddStringToObject(o2, "name", cfg.backends[b].name);
