@@ -230,7 +230,45 @@ def scenario_replaced_board(env):
             % (summary, imported, counts, reason))
 
 
-SCENARIOS = [scenario_reflash_same_key, scenario_replaced_board]
+def scenario_new_sales_before_import(env):
+    """The daemon ran on the reflashed board, and took sales, before the import."""
+    mocks = take_sales(env)
+    tsx = os.path.join(env.dir, "till.tsx")
+    check_export(env, env.ctl("export", tsx), "device key")
+    os.unlink(journal_path(env))
+    # Glu down now, Gleantap up: the new sales wait for Glu only in the new journal.
+    mocks["glu"].post("/_mock/fault", {"mode": "down"})
+    mocks["gleantap"].post("/_mock/fault", {"mode": "none"})
+    env.start_daemon()
+    new = ["NW%03d" % i for i in range(3)]
+    pos = Pos(env.pos_socket)
+    submit(pos, [sale(t, 20 + i) for i, t in enumerate(new)], {})
+    pos.close()
+    wait_until(lambda: backends(env)["gleantap"]["queued"] == 0, 60, "Gleantap to take them", 0.2)
+    env.kill_daemon(sig=15)
+    # Glu had 11 of the file's sales: behind 3 it has not been sent, they would go again.
+    refusal = refused(env, ["import", tsx], "glu: this journal already holds sales not yet sent")
+    assert "gleantap" not in refusal and "givebutter" not in refusal, refusal
+    # The technician lets them go first, then imports.
+    mocks["glu"].post("/_mock/fault", {"mode": "none"})
+    env.start_daemon()
+    wait_until(lambda: backends(env)["glu"]["queued"] == 0, 60, "Glu to take the new sales", 0.2)
+    env.kill_daemon(sig=15)
+    out = env.ctl("import", tsx)
+    check_import(env, out, len(ALL), 0)
+    for name in ("gleantap", "givebutter"):
+        mocks[name].post("/_mock/fault", {"mode": "none"})
+    env.start_daemon()
+    wait_until(lambda: all(b["queued"] == 0 and b["in_flight"] == 0
+                           for b in backends(env).values()), 120, "everything delivered", 0.2)
+    counts = {"glu": exactly_once(mocks["glu"], [t for t in ALL if t != DEAD] + new)}
+    for name in ("gleantap", "givebutter"):
+        counts[name] = exactly_once(mocks[name], ALL + new)
+    return ("with %d new sales Glu had not been sent: %s; once they were sent, the import, then "
+            "exactly once on each: %s" % (len(new), refusal.splitlines()[1], counts))
+
+
+SCENARIOS = [scenario_reflash_same_key, scenario_replaced_board, scenario_new_sales_before_import]
 
 if __name__ == "__main__":
     sys.exit(run_scenarios(SCENARIOS, lambda env: None))

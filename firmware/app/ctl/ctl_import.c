@@ -29,7 +29,7 @@ struct sale_in {
     uint64_t accepted_ms;
     uint8_t state[CONFIG_MAX_BACKENDS]; /* per backend of the file */
     uint64_t seq;                       /* in this journal, if this import stored it */
-    int stored;
+    int here, stored;
 };
 
 struct file_in {
@@ -140,10 +140,46 @@ static struct sale_in *stored_at(struct file_in *f, const size_t *stored, size_t
     return NULL;
 }
 
+/*
+ * A watermark passes only a finished prefix: if the journal already holds sales a backend has
+ * not been sent (the daemon ran on this board before the import), the imported sales it had
+ * come after them, and it would be sent those again. Refused unless --resend, before anything
+ * is written. Marks which sales are already here. Returns 0, or -1 after saying why.
+ */
+static int owed_first(const struct config *cfg, struct file_in *f, struct journal *j)
+{
+    for (size_t i = 0; i < f->nsales; i++)
+        f->sales[i].here = journal_find_txn(j, f->sales[i].txn) == 1;
+    int conflict = 0;
+    for (unsigned b = 0; b < cfg->nbackends; b++) {
+        int fb = file_backend(f, cfg->backends[b].name);
+        unsigned long long had = 0;
+        for (size_t i = 0; fb >= 0 && i < f->nsales; i++)
+            had += !f->sales[i].here && f->sales[i].state[fb] != PENDING;
+        struct journal_sale js;
+        if (!had || journal_next_sale(j, b, &js) != 1)
+            continue;
+        unsigned long long owed = j->backends[b].queued;
+        if (!conflict)
+            fprintf(stderr, "tillsyncctl: refused: nothing imported.\n");
+        conflict = 1;
+        fprintf(stderr,
+                "tillsyncctl: %s: this journal already holds sales not yet sent to it (about "
+                "%llu): the %llu the file says it has finished (delivered or dead letters) would "
+                "come after them and be sent to it again\n",
+                cfg->backends[b].name, owed, had);
+    }
+    if (conflict)
+        fprintf(stderr, "tillsyncctl: let the daemon send them first (start it, tillsyncctl drain, "
+                        "stop it) and import again; or --resend to import now and send those "
+                        "again (a platform keeps one per reference where it can)\n");
+    return conflict ? -1 : 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: tillsyncctl --config PATH import FILE [--passphrase-file F] "
-                    "[--key DEVICE_KEY_FILE] [--force-terminal]\n");
+                    "[--key DEVICE_KEY_FILE] [--force-terminal] [--resend]\n");
     return CTL_EXIT_USAGE;
 }
 
@@ -153,7 +189,7 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
     static struct journal j;
     static struct device_key key;
     const char *file = NULL, *pass_file = NULL, *key_opt = NULL;
-    int force_terminal = 0;
+    int force_terminal = 0, resend = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc)
             pass_file = argv[++i];
@@ -161,6 +197,8 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
             key_opt = argv[++i];
         else if (strcmp(argv[i], "--force-terminal") == 0)
             force_terminal = 1;
+        else if (strcmp(argv[i], "--resend") == 0)
+            resend = 1;
         else if (argv[i][0] != '-' && !file)
             file = argv[i];
         else
@@ -226,6 +264,10 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
     if (rc)
         goto out_payload;
     int fresh = j.empty;
+    if (!resend && owed_first(&cfg, &f, &j) != 0) {
+        rc = CTL_EXIT_FAIL;
+        goto out_journal;
+    }
     if (!have_key) {
         /* A new board: the key the daemon will open these customers with is made now. */
         if (device_key_load(key_path, 1, &key, err, sizeof err) < 0) {
@@ -242,7 +284,7 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
     rc = CTL_EXIT_FAIL;
     for (size_t i = 0; i < f.nsales; i++) {
         struct sale_in *s = &f.sales[i];
-        if (journal_find_txn(&j, s->txn) == 1) {
+        if (s->here) {
             here++;
             continue;
         }
@@ -407,7 +449,7 @@ out_payload:
 }
 
 const struct ctl_command ctl_cmd_import = {
-    "import", "FILE [--passphrase-file F] [--key DEVICE_KEY_FILE] [--force-terminal]",
+    "import", "FILE [--passphrase-file F] [--key DEVICE_KEY_FILE] [--force-terminal] [--resend]",
     "after a reflash (daemon stopped): the sales and dead letters of an export back into the\n"
     "journal, each once (a second import adds nothing), with each platform's progress; refuses\n"
     "a file changed since, sealed under another key, or from another terminal_id",
