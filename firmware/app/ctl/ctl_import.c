@@ -281,6 +281,7 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
     }
 
     size_t imported = 0, here = 0;
+    int cut_short = 0;
     rc = CTL_EXIT_FAIL;
     for (size_t i = 0; i < f.nsales; i++) {
         struct sale_in *s = &f.sales[i];
@@ -294,16 +295,21 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
                           sizeof err) != 0) {
             fprintf(stderr, "tillsyncctl: sale %s: %s; %zu imported before it\n", s->txn, err,
                     imported);
-            goto out_journal;
+            cut_short = 1;
+            break;
         }
         int a = journal_append_sale(&j, s->txn, body, body_len, s->accepted_ms, &s->seq);
         free(body);
         if (a != 0) {
+            size_t left = 0;
+            for (size_t k = i; k < f.nsales; k++)
+                left += !f.sales[k].here;
             fprintf(stderr,
                     "tillsyncctl: sale %s: the journal refused it: %s; %zu imported before it, "
                     "%zu not (run import again once the daemon has delivered some)\n",
-                    s->txn, a == -ENOSPC ? "full" : strerror(-a), imported, f.nsales - i - here);
-            goto out_journal;
+                    s->txn, a == -ENOSPC ? "it is full" : strerror(-a), imported, left);
+            cut_short = 1; /* what was stored still gets its progress below */
+            break;
         }
         s->stored = 1;
         stored[nstored++] = i;
@@ -369,7 +375,7 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
                 strerror(-frc));
         goto out_journal;
     }
-    rc = CTL_EXIT_OK;
+    rc = cut_short ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 
     char sealed_by[64];
     if (h.kdf == EXPORT_KDF_PASSPHRASE)
