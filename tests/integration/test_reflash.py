@@ -59,11 +59,13 @@ def take_sales(env):
     mocks["glu"].post("/_mock/fault", {"mode": "422", "count": 1})
     pos = Pos(env.pos_socket)
     acked = {}
-    submit(pos, [sale(t, i) for i, t in enumerate(FIRST)], acked)
+    # The refused one alone: Glu sends several sales at once, and the 422 must be DEAD's.
+    submit(pos, [sale(DEAD, 0)], acked)
+    wait_until(lambda: backends(env)["glu"]["dead_letter"] == 1, 60, "Glu's dead letter", 0.2)
+    submit(pos, [sale(t, 1 + i) for i, t in enumerate(FIRST[1:])], acked)
     wait_until(lambda: has_all(mocks["gleantap"], FIRST) and
                has_all(mocks["glu"], FIRST[1:]), 60, "Glu and Gleantap to take the first sales",
                0.2)
-    wait_until(lambda: backends(env)["glu"]["dead_letter"] == 1, 60, "Glu's dead letter", 0.2)
     mocks["gleantap"].post("/_mock/fault", {"mode": "down"})
     submit(pos, [sale(t, len(FIRST) + i) for i, t in enumerate(LATER)], acked)
     pos.close()
@@ -169,6 +171,12 @@ def scenario_reflash_same_key(env):
     json.dump(cfg, open(other_cfg, "w"))
     terminal = refused(env, ["import", tsx], "exported by terminal T042, this is T099",
                        config=other_cfg)
+    # Overridden, into the journal it came from: every sale is already there, nothing is written.
+    before = digest(journal_path(env))
+    forced = subprocess.run(env.emulator + [env.args.ctl, "--config", other_cfg, "import", tsx,
+                                            "--force-terminal"], capture_output=True, text=True)
+    assert forced.returncode == 0 and "0 imported, 12 already here" in forced.stdout, forced
+    assert digest(journal_path(env)) == before
 
     # Wipe, import, import again.
     os.unlink(journal_path(env))
@@ -206,6 +214,12 @@ def scenario_replaced_board(env):
     out = env.ctl("export", tsx, "--passphrase-file", secret)
     check_export(env, out, "passphrase")
     summary = out.stdout.splitlines()[0]
+    out = env.ctl("export", tsx + ".json", "--passphrase-file", secret, "--json")
+    assert out.returncode == 0, out
+    doc = json.loads(out.stdout)
+    assert doc["sales"] == len(ALL) and doc["sealed_under"] == "passphrase", doc
+    assert [(b["name"], b["to_deliver"], b["dead_letters"]) for b in doc["backends"]] == [
+        ("glu", 0, 1), ("gleantap", len(LATER), 0), ("givebutter", len(ALL), 0)], doc
 
     # The new board: no journal, no device key.
     os.unlink(journal_path(env))
@@ -222,8 +236,11 @@ def scenario_replaced_board(env):
     assert "created the device key" in out.stdout, out.stdout
     assert os.stat(key_path(env)).st_mode & 0o777 == 0o600
     imported = " / ".join(out.stdout.strip().splitlines())
-    out = env.ctl("import", tsx, "--passphrase-file", secret)
-    check_import(env, out, 0, len(ALL))
+    out = env.ctl("import", tsx, "--passphrase-file", secret, "--json")
+    assert out.returncode == 0, out
+    doc = json.loads(out.stdout)
+    assert doc["imported"] == 0 and doc["already_here"] == len(ALL), doc
+    assert doc["sealed_under"] == "passphrase" and not doc["device_key_created"], doc
     counts, reason = deliver_after(env, mocks)
     return ("export: %s; without the passphrase and with a wrong one: refused; import: %s; "
             "again: 0 imported; exactly once on each: %s; Glu's dead letter kept: %s"
