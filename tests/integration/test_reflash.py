@@ -196,6 +196,12 @@ def scenario_reflash_same_key(env):
     check_export(env, out, "device key")
     assert "could not be opened" not in out.stdout, out.stdout
     counts, reason = deliver_after(env, mocks)
+    # Everything delivered: all a later export owes is Glu's dead letter.
+    env.kill_daemon(sig=15)
+    out = env.ctl("export", os.path.join(env.dir, "after.tsx"))
+    assert out.returncode == 0 and ": 1 sale," in out.stdout, out
+    assert "glu: 0 still to deliver, 1 dead letter" in out.stdout, out.stdout
+    assert "gleantap: 0 still to deliver, 0 dead letters" in out.stdout, out.stdout
     return ("export: %s; refused %d changed bytes (%s), the foreign key (%s), another terminal "
             "(%s); import: %s; again: 0 imported, %d already here; after the restart exactly once "
             "on each: %s; Glu's dead letter kept: %s"

@@ -48,12 +48,31 @@ struct collect {
     int oom;
 };
 
+static int by_seq_then_backend(const void *a, const void *b)
+{
+    const struct dead_letter *x = a, *y = b;
+    if (x->seq != y->seq)
+        return (x->seq > y->seq) - (x->seq < y->seq);
+    return (x->b > y->b) - (x->b < y->b);
+}
+
+/* The outstanding dead letter of backend b for seq (c->dead sorted), or -1. */
 static int dead_of(const struct collect *c, unsigned b, uint64_t seq)
 {
-    for (size_t i = 0; i < c->ndead; i++)
-        if (c->dead[i].b == b && c->dead[i].seq == seq)
-            return (int)i;
-    return -1;
+    struct dead_letter key = {.b = b, .seq = seq};
+    if (!c->ndead)
+        return -1; /* and c->dead may be NULL, which bsearch must not get */
+    const struct dead_letter *d =
+        bsearch(&key, c->dead, c->ndead, sizeof *c->dead, by_seq_then_backend);
+    return d ? (int)(d - c->dead) : -1;
+}
+
+static int dead_any(const struct collect *c, uint64_t seq)
+{
+    for (unsigned b = 0; b < c->nb; b++)
+        if (dead_of(c, b, seq) >= 0)
+            return 1;
+    return 0;
 }
 
 struct dead_ctx {
@@ -82,12 +101,7 @@ static int on_dead(void *ctx, uint64_t seq, const char *reason)
 
 static int wanted(const struct collect *c, uint64_t seq)
 {
-    if (seq >= c->min_watermark)
-        return 1;
-    for (size_t i = 0; i < c->ndead; i++)
-        if (c->dead[i].seq == seq)
-            return 1;
-    return 0;
+    return seq >= c->min_watermark || dead_any(c, seq);
 }
 
 static int on_sale(void *ctx, const struct journal_sale *s, int dead, const char *reason)
@@ -224,6 +238,8 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
             return CTL_EXIT_FAIL;
         }
     }
+    if (c.dead)
+        qsort(c.dead, c.ndead, sizeof *c.dead, by_seq_then_backend);
     if (journal_walk_sales(&j, on_sale, &c) < 0 || c.oom) {
         fprintf(stderr, "tillsyncctl: journal: reading the sales failed%s\n",
                 c.oom ? " (out of memory)" : "");
@@ -243,7 +259,8 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
     free(seqs);
 
     /* Each record's state per backend, then one entry per txn. */
-    qsort(c.recs, c.nrecs, sizeof *c.recs, by_txn_then_seq);
+    if (c.nrecs)
+        qsort(c.recs, c.nrecs, sizeof *c.recs, by_txn_then_seq);
     struct entry *entries = calloc(c.nrecs ? c.nrecs : 1, sizeof *entries);
     size_t nentries = 0;
     if (!entries) {
