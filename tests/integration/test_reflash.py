@@ -268,6 +268,8 @@ def scenario_new_sales_before_import(env):
     submit(pos, [sale(t, 20 + i) for i, t in enumerate(new)], {})
     pos.close()
     wait_until(lambda: backends(env)["gleantap"]["queued"] == 0, 60, "Gleantap to take them", 0.2)
+    out = env.ctl("import", tsx)
+    assert out.returncode == 2 and "tillsyncd is running: stop it first" in out.stderr, out
     env.kill_daemon(sig=15)
     # Glu had 11 of the file's sales: behind 3 it has not been sent, they would go again.
     refusal = refused(env, ["import", tsx], "glu: this journal already holds sales not yet sent")
