@@ -4,8 +4,9 @@
  * accepted time, its customer sealed again under this device's key; then each backend's
  * progress: what a platform had is not sent to it again, a dead letter stays one with its reason.
  *
- * Idempotent: a sale whose txn the journal already holds is not stored again, so a second import
- * (or one after an interrupted first) adds nothing. Nothing is written before the file has
+ * Idempotent: a sale whose txn the journal already holds (anywhere in it, not only in the
+ * duplicate window) is not stored again, so a second import adds nothing, and one after an
+ * interrupted first adds what is missing. Nothing is written before the file has
  * authenticated and parsed whole.
  */
 #include <errno.h>
@@ -140,6 +141,48 @@ static struct sale_in *stored_at(struct file_in *f, const size_t *stored, size_t
     return NULL;
 }
 
+/* Every txn the journal holds, sales and dead letters' copies, read whole: the duplicate
+ * window (journal_find_txn) knows only the most recent 10,000, and a file may hold more. */
+struct txn_set {
+    char (*txns)[JOURNAL_MAX_TXN + 1];
+    size_t n, cap;
+};
+
+static int collect_txn(void *ctx, const struct journal_sale *s, int dead, const char *reason)
+{
+    struct txn_set *t = ctx;
+    (void)dead;
+    (void)reason;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 1024;
+        void *p = realloc(t->txns, cap * sizeof *t->txns);
+        if (!p)
+            return -ENOMEM;
+        t->txns = p;
+        t->cap = cap;
+    }
+    snprintf(t->txns[t->n++], sizeof *t->txns, "%s", s->txn);
+    return 0;
+}
+
+static int by_txn(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Marks the file's sales the journal already holds. Returns 0, or a negative errno. */
+static int mark_here(struct file_in *f, struct journal *j)
+{
+    struct txn_set t = {0};
+    int rc = journal_walk_sales(j, collect_txn, &t);
+    if (rc >= 0 && t.n)
+        qsort(t.txns, t.n, sizeof *t.txns, by_txn);
+    for (size_t i = 0; rc >= 0 && i < f->nsales; i++)
+        f->sales[i].here = t.n && bsearch(f->sales[i].txn, t.txns, t.n, sizeof *t.txns, by_txn);
+    free(t.txns);
+    return rc < 0 ? rc : 0;
+}
+
 /*
  * A watermark passes only a finished prefix: if the journal already holds sales a backend has
  * not been sent (the daemon ran on this board before the import), the imported sales it had
@@ -148,8 +191,6 @@ static struct sale_in *stored_at(struct file_in *f, const size_t *stored, size_t
  */
 static int owed_first(const struct config *cfg, struct file_in *f, struct journal *j)
 {
-    for (size_t i = 0; i < f->nsales; i++)
-        f->sales[i].here = journal_find_txn(j, f->sales[i].txn) == 1;
     int conflict = 0;
     for (unsigned b = 0; b < cfg->nbackends; b++) {
         int fb = file_backend(f, cfg->backends[b].name);
@@ -264,6 +305,13 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
     if (rc)
         goto out_payload;
     int fresh = j.empty;
+    int walked = mark_here(&f, &j);
+    if (walked != 0) {
+        fprintf(stderr, "tillsyncctl: reading the journal failed (%s); nothing imported\n",
+                strerror(-walked));
+        rc = CTL_EXIT_FAIL;
+        goto out_journal;
+    }
     if (!resend && owed_first(&cfg, &f, &j) != 0) {
         rc = CTL_EXIT_FAIL;
         goto out_journal;
@@ -285,7 +333,7 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
     rc = CTL_EXIT_FAIL;
     for (size_t i = 0; i < f.nsales; i++) {
         struct sale_in *s = &f.sales[i];
-        if (s->here) {
+        if (s->here || journal_find_txn(&j, s->txn) == 1) { /* or twice in the file */
             here++;
             continue;
         }
