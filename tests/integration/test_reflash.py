@@ -9,8 +9,8 @@ daemon started and the platforms brought back. Each platform's request log (the 
 history, before and after the reflash) must show every sale it should have exactly once: what
 it had before is not sent again, the dead letter stays one with its reason.
 
-Also: a file with any one byte changed (header, middle, last byte), cut short, of an unknown
-version, sealed under another device key, or from another terminal is refused with exit 1 and
+A journal too small for the file gets nothing (a dry run finds out first). Also: a file with any
+one byte changed (header, middle, last byte), cut short, of an unknown version, sealed under another device key, or from another terminal is refused with exit 1 and
 the journal left byte for byte as it was; an import run twice adds nothing the second time.
 """
 
@@ -293,7 +293,52 @@ def scenario_new_sales_before_import(env):
             "exactly once on each: %s" % (len(new), refusal.splitlines()[1], counts))
 
 
-SCENARIOS = [scenario_reflash_same_key, scenario_replaced_board, scenario_new_sales_before_import]
+def scenario_journal_too_small(env):
+    """The new board's journal is smaller than the backlog: import finds out on a dry run and
+    stores nothing (stored in part, what the daemon then delivered and reclaimed would be stored
+    again by the next run); with journal.size as large as the old one, it all goes in."""
+    write_secret(key_path(env), os.urandom(32).hex())
+    mocks = start_all(env, names=["glu", "gleantap"], journal_size=2 << 20,
+                      anonymous_sales="contact", anonymous_contact_email="walk-in@shop.example")
+    mocks["gleantap"].post("/_mock/fault", {"mode": "down"})
+    big = ["BG%03d" % i for i in range(60)]
+    pos = Pos(env.pos_socket)
+    submit(pos, [sale(t, i, items=90) for i, t in enumerate(big)], {})  # ~12 KB each
+    pos.close()
+    wait_until(lambda: backends(env)["glu"]["queued"] == 0, 60, "Glu to take every sale", 0.2)
+    env.kill_daemon(sig=15)
+    tsx = os.path.join(env.dir, "till.tsx")
+    assert env.ctl("export", tsx).returncode == 0
+
+    def resize(size):
+        cfg = json.load(open(env.config_path))
+        cfg["journal"]["size"] = size
+        json.dump(cfg, open(env.config_path, "w"))
+        os.unlink(journal_path(env))
+
+    resize(4 * 131072)  # the smallest journal the configuration accepts
+    out = env.ctl("import", tsx)
+    assert out.returncode == 1 and "has room for" in out.stderr, out
+    assert "nothing imported" in out.stderr, out.stderr
+    verify = env.ctl("verify")
+    assert "records   0 sales" in verify.stdout, verify.stdout
+    refusal = out.stderr.strip().split(": refused: ")[1]
+    resize(2 << 20)
+    out = env.ctl("import", tsx)
+    check_import_counts = "%d imported, 0 already here" % len(big)
+    assert out.returncode == 0 and check_import_counts in out.stdout, out
+    assert "glu: 60 it had (not sent again)" in out.stdout, out.stdout
+    mocks["gleantap"].post("/_mock/fault", {"mode": "none"})
+    env.start_daemon()
+    wait_until(lambda: all(b["queued"] == 0 and b["in_flight"] == 0
+                           for b in backends(env).values()), 120, "everything delivered", 0.2)
+    counts = {n: exactly_once(m, big) for n, m in mocks.items()}
+    return ("%d sales of ~12 KB; into a 512 KiB journal: %s; into 2 MiB: %s; exactly once on "
+            "each: %s" % (len(big), refusal, check_import_counts, counts))
+
+
+SCENARIOS = [scenario_reflash_same_key, scenario_replaced_board, scenario_new_sales_before_import,
+             scenario_journal_too_small]
 
 if __name__ == "__main__":
     sys.exit(run_scenarios(SCENARIOS, lambda env: None))

@@ -20,6 +20,7 @@
 
 #include "ctl.h"
 #include "ctl_reflash.h"
+#include "ctl_trial_flash.h"
 #include "customer_seal.h"
 #include "device_key.h"
 
@@ -217,6 +218,145 @@ static int owed_first(const struct config *cfg, struct file_in *f, struct journa
     return conflict ? -1 : 0;
 }
 
+/* What one run stored and restored, or why it stopped. */
+struct outcome {
+    size_t imported, here;
+    unsigned long long kept[CONFIG_MAX_BACKENDS], dead[CONFIG_MAX_BACKENDS],
+        again[CONFIG_MAX_BACKENDS], todo[CONFIG_MAX_BACKENDS];
+    char why[512];
+};
+
+/*
+ * Stores the file's sales the journal does not hold (mark_here), in file order, then restores
+ * each backend's progress. The same code runs on the dry run's view and on the device. Returns
+ * 0, or -1 with o->why.
+ */
+static int import_into(struct journal *j, const struct config *cfg, struct file_in *f,
+                       const struct device_key *key, int fresh, size_t *stored, struct outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    size_t nstored = 0;
+    for (size_t i = 0; i < f->nsales; i++) {
+        struct sale_in *s = &f->sales[i];
+        s->stored = 0;
+        if (s->here || journal_find_txn(j, s->txn) == 1) { /* or twice in the file */
+            o->here++;
+            continue;
+        }
+        char *body = NULL, err[256];
+        size_t body_len = 0;
+        if (customer_seal(key, s->txn, s->body, strlen(s->body), &body, &body_len, err,
+                          sizeof err) != 0) {
+            snprintf(o->why, sizeof o->why, "sale %s: %s", s->txn, err);
+            return -1;
+        }
+        int a = journal_append_sale(j, s->txn, body, body_len, s->accepted_ms, &s->seq);
+        free(body);
+        if (a != 0) {
+            size_t left = 0;
+            for (size_t k = i; k < f->nsales; k++)
+                left += !f->sales[k].here;
+            snprintf(o->why, sizeof o->why,
+                     a == -ENOSPC ? "the journal has room for %zu of the %zu sales to import "
+                                    "(%s does not fit): make journal.size larger, or let the "
+                                    "daemon deliver what the journal holds first"
+                                  : "%zu of %zu stored, then the journal refused %s: %s",
+                     o->imported, o->imported + left, s->txn, strerror(-a));
+            return -1;
+        }
+        s->stored = 1;
+        stored[nstored++] = i;
+        o->imported++;
+    }
+
+    /* Progress, by the journal's own means: each backend is handed the stored sales in order
+     * and told what the file says of them, up to the first it still needs. A watermark only
+     * passes a finished prefix, so a sale the journal already held undelivered ends the walk. */
+    for (unsigned b = 0; b < cfg->nbackends; b++) {
+        int fb = file_backend(f, cfg->backends[b].name);
+        if (fb < 0)
+            continue;
+        unsigned long long done = 0, dead_done = 0;
+        for (size_t i = 0; i < f->nsales; i++)
+            if (f->sales[i].stored) {
+                done += f->sales[i].state[fb] == DELIVERED;
+                dead_done += f->sales[i].state[fb] == DEAD;
+                o->todo[b] += f->sales[i].state[fb] == PENDING;
+            }
+        struct journal_backend *jb = &j->backends[b];
+        if (fresh) {
+            /* The totals go on from the old board's: the marks written below carry them. */
+            jb->delivered_total = f->delivered_total[fb] > done ? f->delivered_total[fb] - done : 0;
+            jb->dead_total = f->dead_total[fb] > dead_done ? f->dead_total[fb] - dead_done : 0;
+        }
+        struct journal_sale js;
+        int n;
+        while ((n = journal_next_sale(j, b, &js)) == 1) {
+            struct sale_in *s = stored_at(f, stored, nstored, js.seq);
+            if (!s || s->state[fb] == PENDING)
+                break;
+            n = journal_sale_done(j, b, &js, s->state[fb] == DEAD ? s->reason[fb] : NULL);
+            if (n != 0)
+                break;
+            o->kept[b] += s->state[fb] == DELIVERED;
+            o->dead[b] += s->state[fb] == DEAD;
+        }
+        if (n < 0) {
+            snprintf(o->why, sizeof o->why,
+                     "the sales are stored; writing %s's progress failed (%s): it will be sent "
+                     "some again",
+                     cfg->backends[b].name, strerror(-n));
+            return -1;
+        }
+        o->again[b] = done + dead_done - o->kept[b] - o->dead[b];
+    }
+    int rc = journal_flush_marks(j);
+    if (rc == 0)
+        rc = journal_sync(j);
+    if (rc != 0) {
+        snprintf(o->why, sizeof o->why,
+                 "the sales are stored; writing their progress failed (%s): some will be sent "
+                 "again",
+                 strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The whole import first on a copy-on-write view of the device (ctl_trial_flash.h): a journal
+ * too full for the file is found before anything is written, so an import is all or nothing.
+ * (Stored in part, the sales delivered and reclaimed before the next run would be stored again:
+ * the journal forgets a txn once its record is reclaimed.) Without a device key yet, a random
+ * one seals: the sizes are the same. Returns 0, or -1 with o->why.
+ */
+static int dry_run(const struct config *cfg, struct file_in *f, struct hal_flash *flash,
+                   const struct device_key *key, int fresh, size_t *stored, struct outcome *o)
+{
+    static struct journal tj;
+    static struct device_key scratch;
+    if (!key) {
+        scratch.n = 1;
+        if (device_random(scratch.keys[0], DEVICE_KEY_BYTES) != 0) {
+            snprintf(o->why, sizeof o->why, "no randomness from the kernel");
+            return -1;
+        }
+        scratch.ids[0] = device_key_id(scratch.keys[0]);
+        key = &scratch;
+    }
+    struct hal_flash *view = trial_flash_over(flash);
+    int rc = -1;
+    snprintf(o->why, sizeof o->why, "out of memory for the dry run");
+    if (view && reflash_mount_on(cfg, view, &tj) == 0) {
+        rc = mark_here(f, &tj) == 0 ? import_into(&tj, cfg, f, key, fresh, stored, o) : -1;
+        journal_unmount(&tj);
+    }
+    if (view)
+        hal_flash_close(view);
+    device_key_clear(&scratch);
+    return rc;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: tillsyncctl --config PATH import FILE [--passphrase-file F] "
@@ -278,7 +418,7 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
         return CTL_EXIT_FAIL;
     }
     static struct file_in f;
-    size_t *stored = NULL, nstored = 0;
+    size_t *stored = NULL;
     int rc = CTL_EXIT_FAIL;
     int parsed = parse_payload((const char *)payload, payload_len, &f, err, sizeof err) == 0;
     if (parsed)
@@ -316,6 +456,12 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
         rc = CTL_EXIT_FAIL;
         goto out_journal;
     }
+    static struct outcome run;
+    rc = CTL_EXIT_FAIL;
+    if (dry_run(&cfg, &f, flash, have_key ? &key : NULL, fresh, stored, &run) != 0) {
+        fprintf(stderr, "tillsyncctl: %s: refused: %s; nothing imported\n", file, run.why);
+        goto out_journal;
+    }
     if (!have_key) {
         /* A new board: the key the daemon will open these customers with is made now. */
         if (device_key_load(key_path, 1, &key, err, sizeof err) < 0) {
@@ -327,103 +473,18 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
             ctl_line(ctl, "key", "created the device key %s (id %08" PRIx32 ")", key_path,
                      key.ids[0]);
     }
-
-    size_t imported = 0, here = 0;
-    int cut_short = 0;
-    rc = CTL_EXIT_FAIL;
-    for (size_t i = 0; i < f.nsales; i++) {
-        struct sale_in *s = &f.sales[i];
-        if (s->here || journal_find_txn(&j, s->txn) == 1) { /* or twice in the file */
-            here++;
-            continue;
-        }
-        char *body = NULL;
-        size_t body_len = 0;
-        if (customer_seal(&key, s->txn, s->body, strlen(s->body), &body, &body_len, err,
-                          sizeof err) != 0) {
-            fprintf(stderr, "tillsyncctl: sale %s: %s; %zu imported before it\n", s->txn, err,
-                    imported);
-            cut_short = 1;
-            break;
-        }
-        int a = journal_append_sale(&j, s->txn, body, body_len, s->accepted_ms, &s->seq);
-        free(body);
-        if (a != 0) {
-            size_t left = 0;
-            for (size_t k = i; k < f.nsales; k++)
-                left += !f.sales[k].here;
-            fprintf(stderr,
-                    "tillsyncctl: sale %s: the journal refused it: %s; %zu imported before it, "
-                    "%zu not (run import again once the daemon has delivered some)\n",
-                    s->txn, a == -ENOSPC ? "it is full" : strerror(-a), imported, left);
-            cut_short = 1; /* what was stored still gets its progress below */
-            break;
-        }
-        s->stored = 1;
-        stored[nstored++] = i;
-        imported++;
-    }
-
-    /* Progress, by the journal's own means: each backend is handed the stored sales in order
-     * and told what the file says of them, up to the first it still needs. A watermark only
-     * passes a finished prefix, so a sale the journal already held undelivered ends the walk. */
-    unsigned long long kept[CONFIG_MAX_BACKENDS] = {0}, dead[CONFIG_MAX_BACKENDS] = {0},
-                       again[CONFIG_MAX_BACKENDS] = {0}, todo[CONFIG_MAX_BACKENDS] = {0};
-    for (unsigned b = 0; b < cfg.nbackends; b++) {
-        int fb = file_backend(&f, cfg.backends[b].name);
-        if (fb < 0)
-            continue;
-        unsigned long long done = 0, dead_done = 0;
-        for (size_t i = 0; i < f.nsales; i++)
-            if (f.sales[i].stored) {
-                done += f.sales[i].state[fb] == DELIVERED;
-                dead_done += f.sales[i].state[fb] == DEAD;
-                todo[b] += f.sales[i].state[fb] == PENDING;
-            }
-        struct journal_backend *jb = &j.backends[b];
-        if (fresh) {
-            /* The totals go on from the old board's: the marks written below carry them. */
-            jb->delivered_total = f.delivered_total[fb] > done ? f.delivered_total[fb] - done : 0;
-            jb->dead_total = f.dead_total[fb] > dead_done ? f.dead_total[fb] - dead_done : 0;
-        }
-        struct journal_sale js;
-        int n;
-        while ((n = journal_next_sale(&j, b, &js)) == 1) {
-            struct sale_in *s = stored_at(&f, stored, nstored, js.seq);
-            if (!s || s->state[fb] == PENDING)
-                break;
-            int d = journal_sale_done(&j, b, &js, s->state[fb] == DEAD ? s->reason[fb] : NULL);
-            if (d != 0) {
-                fprintf(stderr, "tillsyncctl: %s: writing a dead letter failed: %s\n",
-                        cfg.backends[b].name, strerror(-d));
-                n = d;
-                break;
-            }
-            kept[b] += s->state[fb] == DELIVERED;
-            dead[b] += s->state[fb] == DEAD;
-        }
-        if (n < 0) {
-            fprintf(stderr,
-                    "tillsyncctl: the sales are in the journal, their progress for %s is "
-                    "not: it will be sent some again (the platform keeps one per "
-                    "reference)\n",
-                    cfg.backends[b].name);
-            goto out_journal;
-        }
-        again[b] = done + dead_done - kept[b] - dead[b];
-    }
-    int frc = journal_flush_marks(&j);
-    if (frc == 0)
-        frc = journal_sync(&j);
-    if (frc != 0) {
+    if (import_into(&j, &cfg, &f, &key, fresh, stored, &run) != 0) {
         fprintf(stderr,
-                "tillsyncctl: the sales are in the journal; writing their progress "
-                "failed (%s): some will be sent again (the platform keeps one per "
-                "reference)\n",
-                strerror(-frc));
+                "tillsyncctl: %s: %s; %zu of the sales were stored before it (a second import "
+                "adds the rest; what it stores is sent again where its progress was lost, and "
+                "each platform keeps one per reference where it can)\n",
+                file, run.why, run.imported);
         goto out_journal;
     }
-    rc = cut_short ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+    rc = CTL_EXIT_OK;
+    size_t imported = run.imported, here = run.here;
+    const unsigned long long *kept = run.kept, *dead = run.dead, *again = run.again,
+                             *todo = run.todo;
 
     char sealed_by[64];
     if (h.kdf == EXPORT_KDF_PASSPHRASE)

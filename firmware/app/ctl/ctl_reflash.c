@@ -32,13 +32,20 @@ int reflash_mount(const struct config *cfg, int read_only, struct hal_flash **fl
         fprintf(stderr, "tillsyncctl: journal: %s\n", err);
         return CTL_EXIT_USAGE;
     }
+    rc = reflash_mount_on(cfg, *flash, j);
+    if (rc)
+        hal_flash_close(*flash);
+    return rc;
+}
+
+int reflash_mount_on(const struct config *cfg, struct hal_flash *flash, struct journal *j)
+{
+    char err[512];
     uint32_t ids[CONFIG_MAX_BACKENDS];
     for (unsigned i = 0; i < cfg->nbackends; i++)
         ids[i] = journal_backend_id(cfg->backends[i].name);
-    rc = journal_mount(j, *flash, ids, cfg->nbackends, err, sizeof err);
-    if (rc != 0) {
+    if (journal_mount(j, flash, ids, cfg->nbackends, err, sizeof err) != 0) {
         fprintf(stderr, "tillsyncctl: journal %s: %s\n", cfg->journal_path, err);
-        hal_flash_close(*flash);
         return CTL_EXIT_FAIL;
     }
     return 0;

@@ -19,6 +19,8 @@
 int reflash_mount(const struct config *cfg, int read_only, struct hal_flash **flash,
                   struct journal *j);
 void reflash_unmount(struct hal_flash *flash, struct journal *j);
+/* Mounts the journal on a device already open. Returns 0, or the exit status after saying why. */
+int reflash_mount_on(const struct config *cfg, struct hal_flash *flash, struct journal *j);
 
 /* The device key file: --key FILE, else the file driver's "<dir of journal.path>/device.key".
  * Returns 0, or -1 after printing why. */
