@@ -18,6 +18,7 @@
 
 #include "board/board.h"
 #include "clock.h"
+#include "clock_check.h"
 #include "config.h"
 #include "delivery.h"
 #include "hal/loop.h"
@@ -50,6 +51,27 @@ static void usage(FILE *f)
     fprintf(f, "usage: tillsyncd --config PATH\n"
                "       tillsyncd --help | --version\n"
                "Runs in the foreground until SIGTERM or SIGINT. See README.md.\n");
+}
+
+/* The till's clock as the servers and the POS's sale times show it: reported, never corrected. */
+static void clock_status(struct daemon *d, cJSON *o)
+{
+    cJSON *c = cJSON_AddObjectToObject(o, "clock");
+    int64_t skew;
+    const char *from;
+    if (delivery_server_skew(d->delivery, &skew, &from)) {
+        cJSON_AddNumberToObject(c, "server_skew_s", (double)skew);
+        cJSON_AddStringToObject(c, "measured_from", from);
+    } else {
+        cJSON_AddNullToObject(c, "server_skew_s");
+        cJSON_AddNullToObject(c, "measured_from");
+    }
+    cJSON_AddNumberToObject(c, "implausible_sales", (double)d->intake.implausible_at);
+    if (d->intake.implausible_at)
+        cJSON_AddStringToObject(c, "last_implausible", d->intake.last_implausible);
+    else
+        cJSON_AddNullToObject(c, "last_implausible");
+    cJSON_AddNumberToObject(c, "firmware_built_s", (double)clock_build_epoch());
 }
 
 static char *status_json(struct daemon *d)
@@ -101,6 +123,7 @@ static char *status_json(struct daemon *d)
     uint64_t now = clock_wall_ms();
     cJSON_AddNumberToObject(o, "oldest_queued_age_s",
                             oldest && now > oldest ? (double)((now - oldest) / 1000) : 0);
+    clock_status(d, o);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -202,6 +225,16 @@ static char *control_reply(struct daemon *d, const char *request)
         return dead_letters_json(d);
     if (strncmp(request, "retry-dead ", 11) == 0)
         return retry_dead(d, request + 11);
+    if (strcmp(request, "drain") == 0) {
+        uint64_t queued;
+        unsigned cut = delivery_drain_now(d->delivery, &queued);
+        log_info("technician drain: %llu sales queued; %u backend(s) retrying now",
+                 (unsigned long long)queued, cut);
+        char buf[96];
+        snprintf(buf, sizeof buf, "{\"ok\":true,\"queued\":%llu,\"retrying\":%u}",
+                 (unsigned long long)queued, cut);
+        return strdup(buf);
+    }
     return strdup("{\"error\":\"unknown command\"}");
 }
 

@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <curl/header.h>
 
 #include "backend.h"
 #include "clock.h"
+#include "clock_check.h"
 #include "hal/loop.h"
 #include "log.h"
 
@@ -59,6 +61,7 @@ struct lane {
     unsigned nslots;
     int failing;      /* the last answer was a failure: probe with one request */
     int network_down; /* ... and it failed below HTTP: worth retrying on a netlink event */
+    int paused;       /* ... and the answer said the key or base_url is wrong */
     /* A health probe for when no netlink event says the way is clear again (the till's link
      * never dropped; the shop's router or the ISP did): a TLS connect, nothing sent. */
     CURL *probe;
@@ -71,6 +74,10 @@ struct lane {
     char last_dead[512]; /* why the last dead-lettered sale was refused */
     uint64_t skipped;
     uint64_t dead_retry_ms; /* when SLOT_DEAD slots try the journal again */
+    /* The till's clock minus the server's (its Date header), from the last answer carrying one:
+     * reported, never used to change a sale's time. */
+    int64_t skew_s;
+    uint64_t skew_at_ms; /* monotonic; 0: never measured */
 };
 
 struct delivery {
@@ -269,6 +276,7 @@ static void back_off(struct delivery *d, struct lane *l, int64_t retry_after_s, 
     if (l->attempts < 1000) /* it only needs to pass 20 */
         l->attempts++;
     l->failing = 1;
+    l->paused = paused;
     l->next_attempt_ms = clock_mono_ms() + delay;
 }
 
@@ -581,6 +589,18 @@ static void resend_later(struct slot *s, long status)
     }
 }
 
+/* Any answer, error or not, carries the server's clock. */
+static void note_server_date(struct lane *l, CURL *easy)
+{
+    struct curl_header *h;
+    int64_t server_s;
+    if (curl_easy_header(easy, "Date", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+        clock_parse_http_date(h->value, &server_s) != 0)
+        return;
+    l->skew_s = (int64_t)(clock_wall_ms() / 1000) - server_s;
+    l->skew_at_ms = clock_mono_ms();
+}
+
 static void completed(struct delivery *d, struct slot *s, CURLcode result)
 {
     struct lane *l = s->lane;
@@ -594,6 +614,8 @@ static void completed(struct delivery *d, struct slot *s, CURLcode result)
     if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK)
         retry_after = 0;
 
+    if (result == CURLE_OK)
+        note_server_date(l, s->easy);
     if (result != CURLE_OK && !l->network_down) /* the first probe waits one interval */
         l->probe_due_ms = clock_mono_ms() + (uint64_t)l->bc->probe_interval_s * 1000;
     l->network_down = result != CURLE_OK;
@@ -883,6 +905,16 @@ void delivery_run(struct delivery *d)
     loop_timer_set(d->due_timer, next_due_in_ms(d));
 }
 
+/* A failing lane's next attempt, now, from a fresh backoff schedule; 1 if it was waiting. */
+static int retry_now(struct lane *l, uint64_t now)
+{
+    if (!l->failing || l->next_attempt_ms <= now)
+        return 0;
+    l->next_attempt_ms = now;
+    l->attempts = 0;
+    return 1;
+}
+
 void delivery_wake(struct delivery *d)
 {
     uint64_t now = clock_mono_ms();
@@ -890,11 +922,38 @@ void delivery_wake(struct delivery *d)
         struct lane *l = &d->lanes[i];
         /* Not a paused backend (wrong key) nor one told to wait (Retry-After): only the ones
          * whose last failure was the network. */
-        if (l->failing && l->network_down && l->next_attempt_ms > now) {
-            l->next_attempt_ms = now;
-            l->attempts = 0;
-        }
+        if (l->network_down)
+            retry_now(l, now);
     }
+}
+
+unsigned delivery_drain_now(struct delivery *d, uint64_t *queued)
+{
+    uint64_t now = clock_mono_ms();
+    unsigned cut = 0;
+    *queued = 0;
+    for (unsigned i = 0; i < d->nlanes; i++) {
+        struct lane *l = &d->lanes[i];
+        *queued += d->journal->backends[l->index].queued;
+        /* Every kind of wait, a paused one too: a technician who just fixed the key asks. One
+         * request goes out (a failing lane probes with one); if it fails, the lane backs off as
+         * before, from the start of its schedule. */
+        cut += (unsigned)retry_now(l, now);
+    }
+    return cut;
+}
+
+int delivery_server_skew(const struct delivery *d, int64_t *skew_s, const char **from)
+{
+    const struct lane *last = NULL;
+    for (unsigned i = 0; i < d->nlanes; i++)
+        if (d->lanes[i].skew_at_ms && (!last || d->lanes[i].skew_at_ms > last->skew_at_ms))
+            last = &d->lanes[i];
+    if (!last)
+        return 0;
+    *skew_s = last->skew_s;
+    *from = last->bc->name;
+    return 1;
 }
 
 int delivery_flush(struct delivery *d)
@@ -925,6 +984,12 @@ uint64_t delivery_status(struct delivery *d, cJSON *arr)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", l->bc->name);
         cJSON_AddStringToObject(o, "kind", l->bc->kind);
+        cJSON_AddStringToObject(o, "state",
+                                l->failing   ? (l->paused         ? "paused"
+                                                : l->network_down ? "offline"
+                                                                  : "waiting")
+                                : jb->queued ? "uploading"
+                                             : "idle");
         cJSON_AddNumberToObject(o, "queued", (double)jb->queued);
         cJSON_AddNumberToObject(o, "in_flight", in_flight(l));
         cJSON_AddNumberToObject(o, "delivered", (double)jb->delivered_total);
@@ -939,12 +1004,21 @@ uint64_t delivery_status(struct delivery *d, cJSON *arr)
         cJSON_AddNumberToObject(o, "next_attempt_in_s", (double)wait);
         if (l->last_dead[0])
             cJSON_AddStringToObject(o, "last_dead_letter", l->last_dead);
+        if (l->skew_at_ms)
+            cJSON_AddNumberToObject(o, "server_skew_s", (double)l->skew_s);
         cJSON_AddItemToArray(arr, o);
+        /* A lane takes its sales in journal order: its slots hold its oldest. */
+        uint64_t lane_oldest = 0, wall = clock_wall_ms();
         for (unsigned k = 0; k < l->nslots; k++) {
             const struct slot *s = &l->slots[k];
-            if (s->state != SLOT_FREE && (!oldest || s->sale.accepted_ms < oldest))
-                oldest = s->sale.accepted_ms;
+            if (s->state != SLOT_FREE && (!lane_oldest || s->sale.accepted_ms < lane_oldest))
+                lane_oldest = s->sale.accepted_ms;
         }
+        cJSON_AddNumberToObject(
+            o, "oldest_queued_age_s",
+            lane_oldest && wall > lane_oldest ? (double)((wall - lane_oldest) / 1000) : 0);
+        if (lane_oldest && (!oldest || lane_oldest < oldest))
+            oldest = lane_oldest;
     }
     return oldest;
 }

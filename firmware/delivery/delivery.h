@@ -47,6 +47,13 @@ void delivery_free(struct delivery *d);
 void delivery_run(struct delivery *d);
 /* The network may be back: every backend waiting out a network backoff tries again now. */
 void delivery_wake(struct delivery *d);
+/* A technician's drain: every backend waiting out a backoff, for whatever reason (network,
+ * server error, Retry-After, a paused key), tries again now. Returns how many were waiting; the
+ * sales queued over all backends in *queued. Never waits. */
+unsigned delivery_drain_now(struct delivery *d, uint64_t *queued);
+/* The till's clock minus a server's (from its answers' Date header), seconds, as last measured
+ * on any backend, and that backend's name. Returns 0 while no answer had a Date. */
+int delivery_server_skew(const struct delivery *d, int64_t *skew_s, const char **from);
 /* The sales stored from seq lo up to hi (excluded) are copies of sales stored before (a
  * technician's retry-dead): a backend may have the original already, so they go out in doubt
  * (backend_job.in_doubt), which lets a backend without an idempotency key look before it sends. */
@@ -54,8 +61,9 @@ void delivery_copies_stored(struct delivery *d, uint64_t lo, uint64_t hi);
 /* Writes pending delivery marks now. */
 int delivery_flush(struct delivery *d);
 
-/* Appends one status object per backend to arr; returns the oldest queued sale's accept time
- * (wall ms) or 0. */
+/* Appends one status object per backend to arr (its "state": uploading, idle, waiting after
+ * a server's error, offline after a failure below HTTP, paused on a wrong key or base_url);
+ * returns the oldest queued sale's accept time (wall ms) or 0. */
 uint64_t delivery_status(struct delivery *d, cJSON *arr);
 
 /*

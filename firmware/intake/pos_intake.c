@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "clock.h"
+#include "clock_check.h"
 #include "log.h"
 #include "sale.h"
 
@@ -33,6 +34,23 @@ static char *reply_ok(const char *ref, int duplicate)
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return line;
+}
+
+/* The POS's `at` is its truth and goes out as given; an implausible one is only noticed. */
+static void check_sale_time(struct pos_intake *pi, const char *ref, const char *at)
+{
+    int64_t at_s, built = clock_build_epoch();
+    if (clock_parse_rfc3339(at, &at_s) != 0)
+        return;
+    enum clock_verdict v = clock_judge_sale(at_s, (int64_t)(clock_wall_ms() / 1000), built);
+    if (v == CLOCK_PLAUSIBLE)
+        return;
+    clock_describe_sale(pi->last_implausible, sizeof pi->last_implausible, ref, at, v, built);
+    /* a till whose clock is off sends every sale so: the log gets the 1st, 2nd, 4th, 8th ... */
+    uint64_t n = ++pi->implausible_at;
+    if ((n & (n - 1)) == 0)
+        log_warn("sale time: %s (stored and sent as given; %llu such sales since start)",
+                 pi->last_implausible, (unsigned long long)pi->implausible_at);
 }
 
 enum pos_outcome pos_intake_sale(struct pos_intake *pi, const char *req, size_t len, char **reply)
@@ -68,6 +86,7 @@ enum pos_outcome pos_intake_sale(struct pos_intake *pi, const char *req, size_t 
     sale_free(&s);
     if (rc == 0) {
         pi->accepted++;
+        check_sale_time(pi, ref, s.at);
         *reply = reply_ok(ref, 0);
         return POS_STORED;
     }

@@ -18,6 +18,10 @@ struct pos_intake {
      * this reason, and the journal is not touched. */
     const char *paused;
     uint64_t accepted, duplicates, rejected, refused; /* since start, for status */
+    /* Sales stored with an `at` that cannot be true (clock_check.h): counted, never refused nor
+     * changed, the last one described for status. */
+    uint64_t implausible_at;
+    char last_implausible[200];
 };
 
 enum pos_outcome { POS_STORED, POS_DUPLICATE, POS_REJECTED, POS_RETRY };

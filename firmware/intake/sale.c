@@ -584,6 +584,7 @@ int sale_parse(const char *line, size_t len, struct sale *out, char *err, size_t
     }
     if (!c.failed) {
         snprintf(out->txn, sizeof out->txn, "%s", txn->valuestring);
+        snprintf(out->at, sizeof out->at, "%s", at->valuestring);
         out->body = cJSON_PrintUnformatted(norm);
         if (!out->body)
             fail(&c, "request: out of memory");

@@ -11,7 +11,8 @@
 
 struct sale {
     char txn[SALE_MAX_TXN + 1];
-    char *body; /* normalised JSON (malloc'd): only the contract's fields, never unknown ones */
+    char at[65]; /* as the POS gave it: what is sent; the clock check reads it (clock_check.h) */
+    char *body;  /* normalised JSON (malloc'd): only the contract's fields, never unknown ones */
     size_t body_len;
 };
 

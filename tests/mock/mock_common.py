@@ -118,6 +118,9 @@ Test control (no key, never affected by faults, not written to the request log):
     RECORD, e.g. Glu's POST /activities, including an answered duplicate), then closes the
     connection without answering: the client cannot know whether it was recorded.
 
+--date-offset SECONDS sends every answer's Date header that far from this machine's clock: a
+client whose clock is wrong (positive: the client's clock looks slow).
+
 --state FILE keeps the tables and the request log in FILE and reloads it on start: a test can
 kill the mock (even with SIGKILL) and restart it on the same port without losing anything it
 answered. FILE is JSON Lines, one line per API request, each {"request": <log entry>, "<table>":
@@ -507,6 +510,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.server.verbose:
             super().log_message(format, *args)
 
+    def date_time_string(self, timestamp=None):
+        # The Date header of every answer: --date-offset plays a server whose clock (or the
+        # client's) is wrong by that much.
+        return super().date_time_string(
+            (time.time() if timestamp is None else timestamp) + self.server.date_offset)
+
     def do_GET(self):
         self.connection_requests += 1
         url = urlsplit(self.path)
@@ -709,6 +718,7 @@ class MockServer(http.server.ThreadingHTTPServer):
     def __init__(self, address, ssl_context, state, platform, verbose):
         self.ssl_context, self.state, self.platform = ssl_context, state, platform
         self.verbose = verbose
+        self.date_offset = 0
         self.faults = Faults()
         # Connection numbers continue across restarts so the persisted log stays unambiguous.
         self._connections = state.last_connection_id()
@@ -767,6 +777,9 @@ def main(platform_class):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port-file", help="write the chosen port here (atomically)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--date-offset", type=float, default=0, metavar="SECONDS",
+                        help="send every Date header this far from this machine's clock "
+                             "(259200: the client's clock looks 3 days slow)")
     args = parser.parse_args()
 
     try:
@@ -781,6 +794,7 @@ def main(platform_class):
         context.set_alpn_protocols(["http/1.1"])
         state = State(args.state, platform)
         server = MockServer((args.host, args.port), context, state, platform, args.verbose)
+        server.date_offset = args.date_offset
     except (OSError, ValueError, KeyError, ssl.SSLError) as e:
         print(f"{name}: {e}", file=sys.stderr)
         return 2

@@ -69,9 +69,20 @@ double ctl_num(const cJSON *o, const char *key);
 /* "3 d 4 h", "12 min", "40 s": an age or duration for people. */
 void ctl_duration(char *out, size_t cap, double seconds);
 
+/* ---- a backend's status in words (ctl_backend.c) ---- */
+
+/* A string key of the backend named so in the configuration (api_key_file, base_url), read
+ * without loading secrets. Returns 0, or -1 (out empty). */
+int ctl_backend_setting(const struct ctl *c, const char *backend, const char *key, char *out,
+                        size_t cap);
+/* A status object's state word ("paused") in *state and what it means in why ("the server
+ * refused the API key (HTTP 401): check /etc/tillsync/shop.key"); returns how to mark it. */
+enum ctl_mark ctl_backend_words(const struct ctl *c, const cJSON *b, const char **state, char *why,
+                                size_t cap);
+
 /* ---- the commands ---- */
 extern const struct ctl_command ctl_cmd_status, ctl_cmd_verify, ctl_cmd_dead_letters,
-    ctl_cmd_retry_dead, ctl_cmd_sale;
+    ctl_cmd_retry_dead, ctl_cmd_sale, ctl_cmd_drain;
 extern const struct ctl_command ctl_cmd_export, ctl_cmd_import;
 
 #endif
