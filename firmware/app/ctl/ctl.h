@@ -82,6 +82,7 @@ enum ctl_mark ctl_backend_words(const struct ctl *c, const cJSON *b, const char 
 
 /* ---- the commands ---- */
 extern const struct ctl_command ctl_cmd_status, ctl_cmd_verify, ctl_cmd_dead_letters,
-    ctl_cmd_retry_dead, ctl_cmd_sale, ctl_cmd_drain, ctl_cmd_test_connection, ctl_cmd_provision;
+    ctl_cmd_retry_dead, ctl_cmd_sale, ctl_cmd_drain, ctl_cmd_test_connection, ctl_cmd_provision,
+    ctl_cmd_export, ctl_cmd_import;
 
 #endif

@@ -12,6 +12,7 @@
 static const struct ctl_command *const commands[] = {
     &ctl_cmd_status, &ctl_cmd_verify, &ctl_cmd_dead_letters, &ctl_cmd_retry_dead,
     &ctl_cmd_sale,   &ctl_cmd_drain,  &ctl_cmd_provision,    &ctl_cmd_test_connection,
+    &ctl_cmd_export, &ctl_cmd_import,
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
