@@ -341,31 +341,6 @@ static void remove_temps(const struct run *r, const char *config_tmp)
     unlink(config_tmp);
 }
 
-/*
- * Where the device key lives: the configuration's device_key_file once the loader knows that key,
- * else next to the journal image (the daemon's state directory), else (a flash device) next to
- * the configuration.
- */
-static void device_key_path(const struct run *r, const cJSON *config, const struct config *cfg,
-                            char *out, size_t cap)
-{
-    const cJSON *k = cJSON_GetObjectItemCaseSensitive(config, "device_key_file");
-    if (cJSON_IsString(k)) {
-        snprintf(out, cap, "%s", k->valuestring);
-    } else {
-        char copy[PATH_MAX];
-        snprintf(copy, sizeof copy, "%s", cfg->journal_path);
-        const char *dir = strcmp(cfg->journal_driver, "file") == 0 ? dirname(copy) : r->dir;
-        size_t n = strlen(dir);
-        if (n + sizeof "/device.key" <= cap) {
-            memcpy(out, dir, n);
-            memcpy(out + n, "/device.key", sizeof "/device.key");
-        } else {
-            snprintf(out, cap, "device.key");
-        }
-    }
-}
-
 static int make_device_key(struct run *r, const char *path)
 {
     struct device_key k;
@@ -531,7 +506,8 @@ static int run_provision(struct ctl *c, int argc, char **argv)
         goto out;
     }
     char key_path[PATH_MAX];
-    device_key_path(&r, final, &cfg, key_path, sizeof key_path);
+    /* Where the daemon will look for it: the loader resolved device_key_file and its defaults. */
+    snprintf(key_path, sizeof key_path, "%s", cfg.device_key_file);
     if (make_device_key(&r, key_path) != 0)
         goto out;
 

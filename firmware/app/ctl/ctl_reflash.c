@@ -67,19 +67,12 @@ int reflash_key_path(const struct config *cfg, const char *opt, char *out, size_
         strcpy(out, opt);
         return 0;
     }
-    if (strcmp(cfg->journal_driver, "file") != 0) {
-        fprintf(stderr,
-                "tillsyncctl: the journal is on a %s device: name the device key file "
-                "with --key FILE\n",
-                cfg->journal_driver);
+    /* The daemon's: device_key_file, resolved with its defaults by the configuration loader. */
+    if (strlen(cfg->device_key_file) >= cap) {
+        fprintf(stderr, "tillsyncctl: device_key_file: path too long\n");
         return -1;
     }
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", cfg->journal_path);
-    if ((size_t)snprintf(out, cap, "%s/device.key", dirname(dir)) >= cap) {
-        fprintf(stderr, "tillsyncctl: journal.path too long for the device key's path\n");
-        return -1;
-    }
+    strcpy(out, cfg->device_key_file);
     return 0;
 }
 

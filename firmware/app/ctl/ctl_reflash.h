@@ -22,7 +22,7 @@ void reflash_unmount(struct hal_flash *flash, struct journal *j);
 /* Mounts the journal on a device already open. Returns 0, or the exit status after saying why. */
 int reflash_mount_on(const struct config *cfg, struct hal_flash *flash, struct journal *j);
 
-/* The device key file: --key FILE, else the file driver's "<dir of journal.path>/device.key".
+/* The device key file: --key FILE, else the configuration's device_key_file (as the daemon).
  * Returns 0, or -1 after printing why. */
 int reflash_key_path(const struct config *cfg, const char *opt, char *out, size_t cap);
 
