@@ -38,10 +38,11 @@ set(pkg_doc ${CMAKE_INSTALL_DATAROOTDIR}/doc/tillsync)
 install(FILES ${pkg_dir}/copyright DESTINATION ${pkg_doc} COMPONENT daemon)
 configure_file(${pkg_dir}/changelog.in ${PROJECT_BINARY_DIR}/changelog @ONLY)
 install(CODE "
-  execute_process(COMMAND gzip -9nc \"${PROJECT_BINARY_DIR}/changelog\"
-                  OUTPUT_FILE \"${PROJECT_BINARY_DIR}/changelog.gz\")
-  file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${pkg_doc}\" TYPE FILE
-       FILES \"${PROJECT_BINARY_DIR}/changelog.gz\")
+  string(MD5 dest_hash \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}\")
+  set(gz \"${PROJECT_BINARY_DIR}/changelog-\${dest_hash}/changelog.gz\")
+  file(MAKE_DIRECTORY \"${PROJECT_BINARY_DIR}/changelog-\${dest_hash}\")
+  execute_process(COMMAND gzip -9nc \"${PROJECT_BINARY_DIR}/changelog\" OUTPUT_FILE \"\${gz}\")
+  file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${pkg_doc}\" TYPE FILE FILES \"\${gz}\")
 " COMPONENT daemon)
 install(FILES ${pkg_dir}/lintian-overrides DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides
         RENAME tillsync COMPONENT daemon)
