@@ -50,6 +50,7 @@ struct daemon {
     struct loop_timer *watchdog; /* feeds the service manager's watchdog from the loop */
     uint64_t watchdog_ms;
     int running, reload_requested;
+    int syslog; /* --syslog: stderr may go nowhere (an init script's start-stop-daemon) */
 };
 
 static void usage(FILE *f)
@@ -337,6 +338,8 @@ static int daemon_start(struct daemon *d)
     char err[512];
     if (config_load(d->config_path, &d->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "tillsyncd: %s\n", err);
+        if (d->syslog)
+            log_error("%s", err);
         return 2;
     }
     struct board_flash_params fp = {d->cfg.journal_driver,    d->cfg.journal_path,
@@ -588,6 +591,7 @@ int main(int argc, char **argv)
             d.config_path = argv[++i];
         } else if (strcmp(argv[i], "--syslog") == 0) {
             log_to_syslog("tillsyncd");
+            d.syslog = 1;
         } else {
             usage(stderr);
             return 2;
