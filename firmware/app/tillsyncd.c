@@ -417,18 +417,22 @@ static int daemon_start(struct daemon *d)
 /* What a reload cannot change in place: the sockets and journal are open, and the terminal id
  * is part of every stored sale's reference. Each changed part is named and the running one kept
  * until a restart. */
+static void restart_required(const char *what)
+{
+    log_warn("reload: %s changed: restart required; the running one is kept", what);
+}
+
 static void keep_restart_only(const struct config *cur, struct config *next)
 {
-    static const char *const msg = "reload: %s changed: restart required; the running one is kept";
     if (strcmp(cur->terminal_id, next->terminal_id) != 0)
-        log_warn(msg, "terminal_id");
+        restart_required("terminal_id");
     memcpy(next->terminal_id, cur->terminal_id, sizeof next->terminal_id);
     if (strcmp(cur->journal_driver, next->journal_driver) != 0 ||
         strcmp(cur->journal_path, next->journal_path) != 0 ||
         cur->journal_size != next->journal_size ||
         cur->journal_erase_size != next->journal_erase_size ||
         cur->journal_prog_size != next->journal_prog_size)
-        log_warn(msg, "journal");
+        restart_required("journal");
     memcpy(next->journal_driver, cur->journal_driver, sizeof next->journal_driver);
     memcpy(next->journal_path, cur->journal_path, sizeof next->journal_path);
     next->journal_size = cur->journal_size;
@@ -437,7 +441,7 @@ static void keep_restart_only(const struct config *cur, struct config *next)
     if (memcmp(&cur->sources, &next->sources, sizeof next->sources) != 0 ||
         memcmp(&cur->receipt, &next->receipt, sizeof next->receipt) != 0 ||
         cur->power_fail_budget_ms != next->power_fail_budget_ms)
-        log_warn(msg, "intake or control_socket");
+        restart_required("intake or control_socket");
     next->sources = cur->sources;
     next->receipt = cur->receipt;
     next->power_fail_budget_ms = cur->power_fail_budget_ms;
