@@ -1,5 +1,5 @@
 # The Debian package `tillsync` (cpack -G DEB from a build directory): the component "daemon"
-# (firmware/app/service: tillsyncd, tillsyncctl, the unit, the init script, the example
+# (install.cmake: tillsyncd, tillsyncctl, the unit, the init script, the example
 # configuration, the documents) under /usr, with Depends computed by dpkg-shlibdeps and the
 # maintainer scripts of debian/. libtillsync (component "client") is for the POS's machine and
 # is not in it.

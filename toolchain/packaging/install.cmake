@@ -1,6 +1,9 @@
 # The daemon as an installed service: its binaries, the systemd unit, the BusyBox/SysV init
 # script, an example configuration and the documents, all in the component "daemon" (the one the
-# .deb packs; toolchain/packaging). The unit and the script name the installed binaries, so they
+# .deb packs: package.cmake). They live here, with the packaging, rather than beside tillsyncd.c:
+# they are how a build meets an operating system (its init, its paths, its package manager), and
+# the example configuration names a backend kind, which nothing in firmware/ may (README,
+# Backends; layout.backend_boundary). The unit and the script name the installed binaries, so they
 # are generated at install time, for the prefix installed to: /usr (the package) puts the
 # configuration in /etc/tillsync and the unit in /lib/systemd/system; any other prefix keeps
 # everything under it (cmake --install --prefix /tmp/x never writes outside /tmp/x). The journal
@@ -11,9 +14,9 @@ include(GNUInstallDirs)
 install(TARGETS tillsyncd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT daemon)
 install(TARGETS tillsyncctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT daemon)
 
-set(service_dir ${CMAKE_CURRENT_SOURCE_DIR})
+set(service_dir ${CMAKE_CURRENT_LIST_DIR})
 # Generated per destination: installs to several prefixes may run at once (the tests do).
-set(gen_dir "${CMAKE_CURRENT_BINARY_DIR}/installed/\${dest_hash}")
+set(gen_dir "${PROJECT_BINARY_DIR}/service-installed/\${dest_hash}")
 install(CODE "
   string(MD5 dest_hash \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}\")
   if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
