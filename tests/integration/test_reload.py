@@ -19,6 +19,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -134,10 +135,12 @@ def scenario_add_backend(env):
     n2 = exactly_once(second, txns)
     resent = sum(1 for r in first.get("/_mock/requests")
                  if r["path"].startswith("/activities") and r.get("duplicate"))
+    took = re.search(r"reload: done in ([\d.]+ ms)", env.log())
     assert env.kill_daemon(signal.SIGTERM) == 0
-    return ("%d sales (%d before the reload), none refused; glu %d once each (%d resends of "
-            "abandoned uploads recognised), glu2 %d once each, those stored before it was added "
-            "included" % (len(txns), at_reload, n1, resent, n2))
+    return ("%d sales (%d before the reload), none refused; reload %s (sales waited in their "
+            "sockets meanwhile); glu %d once each (%d resends of abandoned uploads recognised), "
+            "glu2 %d once each, those stored before it was added included" % (
+                len(txns), at_reload, took.group(1) if took else "?", n1, resent, n2))
 
 
 def scenario_bad_config(env):
