@@ -507,8 +507,10 @@ static int rebuild_delivery(struct daemon *d, const struct config *next)
     journal_unmount(&d->journal);
     old = d->cfg;
     d->cfg = *next;
-    if (mount_journal(d, err, sizeof err) == 0 && start_delivery(d, err, sizeof err) == 0)
+    if (mount_journal(d, err, sizeof err) == 0 && start_delivery(d, err, sizeof err) == 0) {
+        memset(&old, 0, sizeof old); /* it held the old keys */
         return 0;
+    }
     log_error("reload: %s; going back to the running configuration", err);
     if (d->delivery) {
         delivery_free(d->delivery);
@@ -516,7 +518,9 @@ static int rebuild_delivery(struct daemon *d, const struct config *next)
     }
     journal_unmount(&d->journal);
     d->cfg = old;
-    if (mount_journal(d, err, sizeof err) == 0 && start_delivery(d, err, sizeof err) == 0)
+    int rc = mount_journal(d, err, sizeof err) == 0 && start_delivery(d, err, sizeof err) == 0;
+    memset(&old, 0, sizeof old);
+    if (rc)
         return -1;
     log_error("reload: %s; stopping (the service manager restarts the daemon)", err);
     return -2;
