@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -30,11 +31,14 @@
 #include "power_fail.h"
 #include "receipt_store.h"
 #include "receipt_tap.h"
+#include "service_notify.h"
 
 #define MAX_SOURCES 8
 
 struct daemon {
+    const char *config_path;
     struct config cfg;
+    struct hal_flash *flash;
     struct journal journal;
     uint64_t journal_size; /* the device's, as opened: mtd's is not in the config */
     struct loop *loop;
@@ -45,14 +49,19 @@ struct daemon {
     struct receipt_tap *receipts; /* the printer line's reader, when the board has a tap */
     struct hal_source *sources[MAX_SOURCES];
     unsigned nsources;
-    int running;
+    int signal_fd;
+    struct loop_timer *watchdog; /* feeds the service manager's watchdog from the loop */
+    uint64_t watchdog_ms;
+    int running, reload_requested;
+    int syslog; /* --syslog: stderr may go nowhere (an init script's start-stop-daemon) */
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tillsyncd --config PATH\n"
+    fprintf(f, "usage: tillsyncd --config PATH [--syslog]\n"
                "       tillsyncd --help | --version\n"
-               "Runs in the foreground until SIGTERM or SIGINT. See README.md.\n");
+               "Runs in the foreground until SIGTERM or SIGINT; SIGHUP reloads the configuration.\n"
+               "--syslog: log to syslog (LOG_DAEMON) instead of stderr. See README.md.\n");
 }
 
 /* The till's clock as the servers and the POS's sale times show it: reported, never corrected. */
@@ -310,14 +319,14 @@ static void on_event(void *ctx, const struct hal_event *ev)
  * file's mode and how to fix it, or its shape; never a byte of the key). A reload keeps the
  * running key when the new file is refused, and takes a rotation (a new first line) at once.
  */
-static int daemon_load_key(struct daemon *d, int create, char *err, size_t errlen)
+static int daemon_load_key(struct daemon *d, const char *path, int create, char *err, size_t errlen)
 {
     struct device_key k;
-    int rc = device_key_load(d->cfg.device_key_file, create, &k, err, errlen);
+    int rc = device_key_load(path, create, &k, err, errlen);
     if (rc < 0)
         return -1;
     if (rc == 1)
-        log_info("device key created (id %08x) in %s", k.ids[0], d->cfg.device_key_file);
+        log_info("device key created (id %08x) in %s", k.ids[0], path);
     else if (!d->key.n || d->key.ids[0] != k.ids[0] || d->key.n != k.n)
         log_info("device key %08x loaded (%u key(s): the first seals, every one opens)", k.ids[0],
                  k.n);
@@ -331,9 +340,14 @@ static void on_signal(void *ctx, int fd, unsigned events)
     struct daemon *d = ctx;
     struct signalfd_siginfo si;
     (void)events;
-    if (read(fd, &si, sizeof si) > 0)
-        log_info("signal %u: stopping", si.ssi_signo);
-    d->running = 0;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            d->reload_requested = 1; /* done between turns, outside every callback */
+        } else {
+            log_info("signal %u: stopping", si.ssi_signo);
+            d->running = 0;
+        }
+    }
 }
 
 static int open_signals(void)
@@ -342,14 +356,318 @@ static int open_signals(void)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* Fed from a loop timer, so a loop that stops turning stops feeding it and is killed. */
+static void on_watchdog(void *ctx)
+{
+    struct daemon *d = ctx;
+    service_notify("WATCHDOG=1");
+    loop_timer_set(d->watchdog, d->watchdog_ms / 2);
+}
+
+static int mount_journal(struct daemon *d, char *err, size_t errlen)
+{
+    uint32_t ids[CONFIG_MAX_BACKENDS];
+    for (unsigned i = 0; i < d->cfg.nbackends; i++)
+        ids[i] = journal_backend_id(d->cfg.backends[i].name);
+    if (journal_mount(&d->journal, d->flash, ids, d->cfg.nbackends, err, errlen) != 0)
+        return -1;
+    const struct journal_report *r = &d->journal.report;
+    log_info("journal mounted: next sale #%llu, %u of %u blocks in use, %llu bytes read, "
+             "%llu corrupt records and %llu torn appends in the head, %u damaged block headers",
+             (unsigned long long)d->journal.next_seq, d->journal.used, r->blocks,
+             (unsigned long long)r->mount_bytes_read, (unsigned long long)r->corrupt_records,
+             (unsigned long long)r->torn_tail, r->damaged_headers);
+    return 0;
+}
+
+static int start_delivery(struct daemon *d, char *err, size_t errlen)
+{
+    d->delivery = delivery_new(d->cfg.terminal_id, d->cfg.backends, d->cfg.nbackends, &d->journal,
+                               d->loop, err, errlen);
+    d->power.delivery = d->delivery;
+    if (d->delivery)
+        delivery_set_key(d->delivery, &d->key);
+    return d->delivery ? 0 : -1;
+}
+
+/* Returns the exit status to stop with, or 0 when the daemon runs. */
+static int daemon_start(struct daemon *d)
+{
+    char err[512];
+    /* Blocked from the first moment: a SIGHUP or SIGTERM during the mount waits for the loop
+     * instead of killing the process half-started. */
+    d->signal_fd = open_signals();
+    if (config_load(d->config_path, &d->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "tillsyncd: %s\n", err);
+        if (d->syslog)
+            log_error("%s", err);
+        return 2;
+    }
+    struct board_flash_params fp = {d->cfg.journal_driver,    d->cfg.journal_path,
+                                    d->cfg.journal_size,      d->cfg.journal_erase_size,
+                                    d->cfg.journal_prog_size, 0};
+    if (board_flash_open(&fp, &d->flash, err, sizeof err) != 0) {
+        log_error("journal: %s", err);
+        return 1;
+    }
+    d->journal_size = d->flash->geo.size;
+    if (mount_journal(d, err, sizeof err) != 0) {
+        log_error("journal: %s", err);
+        return 1;
+    }
+    int created = daemon_load_key(d, d->cfg.device_key_file, 1, err, sizeof err);
+    if (created < 0) {
+        log_error("device_key_file: %s", err);
+        return 1;
+    }
+    if (created && !d->journal.empty)
+        log_warn("device key: there was none, so one was made, but the journal is not new: a "
+                 "sale sealed under a missing key is dead-lettered, not sent (tillsyncctl verify "
+                 "names the key it needs)");
+    if (d->journal.max_body < JOURNAL_MAX_BODY)
+        log_warn("journal: its blocks (%u bytes, written by firmware before format 3) hold sales "
+                 "up to %u bytes normalised; a larger sale is refused. Drain it, then recreate "
+                 "it at a size of at least 4 blocks of 128 KiB",
+                 d->journal.block_size, d->journal.max_body);
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!(d->loop = loop_new())) {
+        log_error("event loop: %s", strerror(errno));
+        return 1;
+    }
+    d->intake = (struct pos_intake){
+        .terminal_id = d->cfg.terminal_id, .journal = &d->journal, .key = &d->key};
+    d->power = (struct power_fail){.intake = &d->intake,
+                                   .journal = &d->journal,
+                                   .budget_ms = d->cfg.power_fail_budget_ms,
+                                   .has_power_line = d->cfg.sources.has_power_fail,
+                                   .has_signal_line = d->cfg.sources.has_sale_signal};
+    if (start_delivery(d, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (d->signal_fd < 0 || loop_add_fd(d->loop, d->signal_fd, LOOP_IN, on_signal, d) != 0) {
+        log_error("signals: %s", strerror(errno));
+        return 1;
+    }
+    if (d->cfg.sources.has_tap &&
+        !(d->receipts = receipt_tap_new(&d->cfg.receipt, err, sizeof err))) {
+        log_error("intake.receipt_tap: %s", err);
+        return 1;
+    }
+    if (board_sources_open(&d->cfg.sources, d->loop, on_event, d, d->sources, MAX_SOURCES,
+                           &d->nsources, err, sizeof err) != 0) {
+        log_error("%s", err); /* nothing of ours is left behind for the next start */
+        return 1;
+    }
+    int have_network = 0;
+    for (unsigned i = 0; i < d->nsources; i++) {
+        have_network |= d->sources[i]->role == HAL_ROLE_NETWORK;
+        if (d->sources[i]->role != HAL_ROLE_CONTROL && d->sources[i]->role != HAL_ROLE_POS)
+            log_info("source %s open", d->sources[i]->name);
+    }
+    if (!have_network)
+        log_warn("no netlink events: connectivity return is noticed by backoff alone");
+    if ((d->watchdog_ms = service_watchdog_ms()) != 0) {
+        if (!(d->watchdog = loop_add_timer(d->loop, on_watchdog, d))) {
+            log_error("watchdog timer: out of memory");
+            return 1;
+        }
+        loop_timer_set(d->watchdog, 0);
+    }
+    log_info("ready: terminal %s, board %s, %u backend(s), POS socket %s", d->cfg.terminal_id,
+             board_name(), d->cfg.nbackends, d->cfg.sources.pos_socket);
+    /* Only now: the journal is mounted and every socket listens, so a client started after us
+     * (systemd's After=) finds them. */
+    service_notifyf("READY=1\nMAINPID=%ld\nSTATUS=ready: %u backend(s)", (long)getpid(),
+                    d->cfg.nbackends);
+    return 0;
+}
+
+/* What a reload cannot change in place: the sockets and journal are open, and the terminal id
+ * is part of every stored sale's reference. Each changed part is named and the running one kept
+ * until a restart. */
+static void restart_required(const char *what)
+{
+    log_warn("reload: %s changed: restart required; the running one is kept", what);
+}
+
+static void keep_restart_only(const struct config *cur, struct config *next)
+{
+    if (strcmp(cur->terminal_id, next->terminal_id) != 0)
+        restart_required("terminal_id");
+    memcpy(next->terminal_id, cur->terminal_id, sizeof next->terminal_id);
+    if (strcmp(cur->journal_driver, next->journal_driver) != 0 ||
+        strcmp(cur->journal_path, next->journal_path) != 0 ||
+        cur->journal_size != next->journal_size ||
+        cur->journal_erase_size != next->journal_erase_size ||
+        cur->journal_prog_size != next->journal_prog_size)
+        restart_required("journal");
+    memcpy(next->journal_driver, cur->journal_driver, sizeof next->journal_driver);
+    memcpy(next->journal_path, cur->journal_path, sizeof next->journal_path);
+    next->journal_size = cur->journal_size;
+    next->journal_erase_size = cur->journal_erase_size;
+    next->journal_prog_size = cur->journal_prog_size;
+    if (memcmp(&cur->sources, &next->sources, sizeof next->sources) != 0 ||
+        memcmp(&cur->receipt, &next->receipt, sizeof next->receipt) != 0 ||
+        cur->power_fail_budget_ms != next->power_fail_budget_ms)
+        restart_required("intake or control_socket");
+    next->sources = cur->sources;
+    next->receipt = cur->receipt;
+    next->power_fail_budget_ms = cur->power_fail_budget_ms;
+}
+
+/* Logs each backend added, removed or changed (by name: never a key); returns how many. */
+static unsigned backends_changed(const struct config *cur, const struct config *next)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < next->nbackends; i++) {
+        const struct backend_config *nb = &next->backends[i];
+        unsigned k = 0;
+        while (k < cur->nbackends && strcmp(cur->backends[k].name, nb->name) != 0)
+            k++;
+        if (k == cur->nbackends) {
+            log_info("reload: backend %s added (%s)", nb->name, nb->kind);
+            n++;
+        } else if (memcmp(&cur->backends[k], nb, sizeof *nb) != 0 || k != i) {
+            log_info("reload: backend %s changed", nb->name);
+            n++;
+        }
+    }
+    for (unsigned k = 0; k < cur->nbackends; k++) {
+        unsigned i = 0;
+        while (i < next->nbackends && strcmp(cur->backends[k].name, next->backends[i].name) != 0)
+            i++;
+        if (i == next->nbackends) {
+            log_info("reload: backend %s removed", cur->backends[k].name);
+            n++;
+        }
+    }
+    return n;
+}
+
+/*
+ * The device key is read again (a rotation, a new first line, takes effect without a restart):
+ * intake and delivery point at d->key. A file refused now (its mode, its shape) refuses the
+ * whole reload, keeping the running key and configuration.
+ */
+static int reload_device_key(struct daemon *d, const struct config *next, char *err, size_t errlen)
+{
+    return daemon_load_key(d, next->device_key_file, 0, err, errlen) < 0 ? -1 : 0;
+}
+
+/*
+ * The journal's backend list is fixed at mount, so new backends mean a new mount: marks written,
+ * journal synced, unmounted, mounted again with the new ids (mount reads the headers and OPEN
+ * records: milliseconds), delivery rebuilt. Uploads in flight are abandoned and sent again later
+ * under the same reference. Nothing here reads a socket: sales arriving meanwhile wait in it.
+ */
+static int rebuild_delivery(struct daemon *d, const struct config *next)
+{
+    static struct config old;
+    char err[512];
+    if (delivery_flush(d->delivery) != 0)
+        log_warn("reload: delivery marks could not all be written; those sales go out again");
+    journal_sync(&d->journal);
+    delivery_free(d->delivery);
+    d->delivery = d->power.delivery = NULL;
+    journal_unmount(&d->journal);
+    old = d->cfg;
+    d->cfg = *next;
+    if (mount_journal(d, err, sizeof err) == 0 && start_delivery(d, err, sizeof err) == 0) {
+        memset(&old, 0, sizeof old); /* it held the old keys */
+        return 0;
+    }
+    log_error("reload: %s; going back to the running configuration", err);
+    if (d->delivery) {
+        delivery_free(d->delivery);
+        d->delivery = d->power.delivery = NULL;
+    }
+    journal_unmount(&d->journal);
+    d->cfg = old;
+    int rc = mount_journal(d, err, sizeof err) == 0 && start_delivery(d, err, sizeof err) == 0;
+    memset(&old, 0, sizeof old);
+    if (rc)
+        return -1;
+    log_error("reload: %s; stopping (the service manager restarts the daemon)", err);
+    return -2;
+}
+
+/* SIGHUP: a new configuration, checked in full before anything running is touched. Returns 0,
+ * or 1 when the daemon cannot go on (the exit status). */
+static int daemon_reload(struct daemon *d)
+{
+    static struct config next;
+    char err[512];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    service_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+                    (unsigned long long)ts.tv_sec * 1000000ull +
+                        (unsigned long long)ts.tv_nsec / 1000);
+    log_info("reload: reading %s", d->config_path);
+    int rc = 0;
+    if (config_load(d->config_path, &next, err, sizeof err) != 0) {
+        log_error("reload: %s; the running configuration is kept", err);
+    } else if (reload_device_key(d, &next, err, sizeof err) != 0) {
+        log_error("reload: %s; the running configuration is kept", err);
+    } else {
+        keep_restart_only(&d->cfg, &next);
+        int r = 0, changed = backends_changed(&d->cfg, &next) != 0;
+        if (!changed)
+            d->cfg = next; /* what is left is the same, or adopted as is */
+        else
+            r = rebuild_delivery(d, &next);
+        /* The time sales waited in their sockets. */
+        struct timespec end;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        double ms =
+            (double)(end.tv_sec - ts.tv_sec) * 1e3 + (double)(end.tv_nsec - ts.tv_nsec) / 1e6;
+        if (r == 0)
+            log_info("reload: done in %.1f ms, %u backend(s)%s", ms, d->cfg.nbackends,
+                     changed ? ", journal mounted again, delivery rebuilt" : ", unchanged");
+        rc = r == -2;
+    }
+    memset(&next, 0, sizeof next);
+    service_notifyf("READY=1\nSTATUS=ready: %u backend(s)", d->cfg.nbackends);
+    return rc;
+}
+
+/* Every acknowledged sale is already synced; what is left is progress worth keeping. */
+static void daemon_stop(struct daemon *d)
+{
+    service_notify("STOPPING=1\nSTATUS=stopping");
+    while (d->nsources)
+        hal_source_close(d->sources[--d->nsources]);
+    if (d->watchdog)
+        loop_del_timer(d->watchdog);
+    if (d->signal_fd >= 0 && d->loop) {
+        loop_del_fd(d->loop, d->signal_fd);
+        close(d->signal_fd);
+    }
+    if (d->delivery) {
+        delivery_flush(d->delivery);
+        journal_sync(&d->journal);
+        delivery_free(d->delivery);
+    }
+    receipt_tap_free(d->receipts);
+    if (d->loop)
+        loop_free(d->loop);
+    journal_unmount(&d->journal);
+    if (d->flash)
+        hal_flash_close(d->flash);
+    curl_global_cleanup();
+    device_key_clear(&d->key);
+}
+
 int main(int argc, char **argv)
 {
-    const char *config_path = NULL;
+    static struct daemon d = {.signal_fd = -1};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
@@ -358,125 +676,34 @@ int main(int argc, char **argv)
             printf("tillsyncd %s (board %s)\n", TILLSYNC_VERSION, board_name());
             return 0;
         } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[++i];
+            d.config_path = argv[++i];
+        } else if (strcmp(argv[i], "--syslog") == 0) {
+            log_to_syslog("tillsyncd");
+            d.syslog = 1;
         } else {
             usage(stderr);
             return 2;
         }
     }
-    if (!config_path) {
+    if (!d.config_path) {
         usage(stderr);
         return 2;
     }
-
-    static struct daemon d;
-    char err[512];
-    if (config_load(config_path, &d.cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "tillsyncd: %s\n", err);
-        return 2;
-    }
-    struct board_flash_params fp = {d.cfg.journal_driver,    d.cfg.journal_path,
-                                    d.cfg.journal_size,      d.cfg.journal_erase_size,
-                                    d.cfg.journal_prog_size, 0};
-    struct hal_flash *flash = NULL;
-    if (board_flash_open(&fp, &flash, err, sizeof err) != 0) {
-        log_error("journal: %s", err);
-        return 1;
-    }
-    d.journal_size = flash->geo.size;
-    uint32_t ids[CONFIG_MAX_BACKENDS];
-    for (unsigned i = 0; i < d.cfg.nbackends; i++)
-        ids[i] = journal_backend_id(d.cfg.backends[i].name);
-    if (journal_mount(&d.journal, flash, ids, d.cfg.nbackends, err, sizeof err) != 0) {
-        log_error("journal: %s", err);
-        return 1;
-    }
-    const struct journal_report *r = &d.journal.report;
-    log_info("journal mounted: next sale #%llu, %u of %u blocks in use, %llu bytes read, "
-             "%llu corrupt records and %llu torn appends in the head, %u damaged block headers",
-             (unsigned long long)d.journal.next_seq, d.journal.used, r->blocks,
-             (unsigned long long)r->mount_bytes_read, (unsigned long long)r->corrupt_records,
-             (unsigned long long)r->torn_tail, r->damaged_headers);
-    int created = daemon_load_key(&d, 1, err, sizeof err);
-    if (created < 0) {
-        log_error("device_key_file: %s", err);
-        return 1;
-    }
-    if (created && !d.journal.empty)
-        log_warn("device key: there was none, so one was made, but the journal is not new: a "
-                 "sale sealed under a missing key is dead-lettered, not sent (tillsyncctl verify "
-                 "names the key it needs)");
-    if (d.journal.max_body < JOURNAL_MAX_BODY)
-        log_warn("journal: its blocks (%u bytes, written by firmware before format 3) hold sales "
-                 "up to %u bytes normalised; a larger sale is refused. Drain it, then recreate "
-                 "it at a size of at least 4 blocks of 128 KiB",
-                 d.journal.block_size, d.journal.max_body);
-
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (!(d.loop = loop_new())) {
-        log_error("event loop: %s", strerror(errno));
-        return 1;
-    }
-    d.delivery = delivery_new(d.cfg.terminal_id, d.cfg.backends, d.cfg.nbackends, &d.journal,
-                              d.loop, err, sizeof err);
-    if (!d.delivery) {
-        log_error("%s", err);
-        return 1;
-    }
-    delivery_set_key(d.delivery, &d.key);
-    d.intake =
-        (struct pos_intake){.terminal_id = d.cfg.terminal_id, .journal = &d.journal, .key = &d.key};
-    d.power = (struct power_fail){.intake = &d.intake,
-                                  .delivery = d.delivery,
-                                  .journal = &d.journal,
-                                  .budget_ms = d.cfg.power_fail_budget_ms,
-                                  .has_power_line = d.cfg.sources.has_power_fail,
-                                  .has_signal_line = d.cfg.sources.has_sale_signal};
-    int sfd = open_signals();
-    if (sfd < 0 || loop_add_fd(d.loop, sfd, LOOP_IN, on_signal, &d) != 0) {
-        log_error("signals: %s", strerror(errno));
-        return 1;
-    }
-    if (d.cfg.sources.has_tap && !(d.receipts = receipt_tap_new(&d.cfg.receipt, err, sizeof err))) {
-        log_error("intake.receipt_tap: %s", err);
-        return 1;
-    }
-    if (board_sources_open(&d.cfg.sources, d.loop, on_event, &d, d.sources, MAX_SOURCES,
-                           &d.nsources, err, sizeof err) != 0) {
-        log_error("%s", err); /* nothing of ours is left behind for the next start */
-        return 1;
-    }
-    int have_network = 0;
-    for (unsigned i = 0; i < d.nsources; i++) {
-        have_network |= d.sources[i]->role == HAL_ROLE_NETWORK;
-        if (d.sources[i]->role != HAL_ROLE_CONTROL && d.sources[i]->role != HAL_ROLE_POS)
-            log_info("source %s open", d.sources[i]->name);
-    }
-    if (!have_network)
-        log_warn("no netlink events: connectivity return is noticed by backoff alone");
-    log_info("ready: terminal %s, board %s, %u backend(s), POS socket %s", d.cfg.terminal_id,
-             board_name(), d.cfg.nbackends, d.cfg.sources.pos_socket);
+    int rc = daemon_start(&d);
+    if (rc != 0)
+        return rc; /* as before: what start opened goes with the process */
 
     /* After every turn, as Redis's beforeSleep: a sale just stored may start an upload. */
     for (d.running = 1; d.running;) {
         loop_run_once(d.loop, -1);
+        if (d.reload_requested) {
+            d.reload_requested = 0;
+            if ((rc = daemon_reload(&d)) != 0)
+                break;
+        }
         delivery_run(d.delivery);
     }
-
-    /* Every acknowledged sale is already synced; what is left is progress worth keeping. */
-    while (d.nsources)
-        hal_source_close(d.sources[--d.nsources]);
-    loop_del_fd(d.loop, sfd);
-    close(sfd);
-    delivery_flush(d.delivery);
-    journal_sync(&d.journal);
-    delivery_free(d.delivery);
-    receipt_tap_free(d.receipts);
-    loop_free(d.loop);
-    journal_unmount(&d.journal);
-    hal_flash_close(flash);
-    curl_global_cleanup();
-    device_key_clear(&d.key);
-    log_info("stopped");
-    return 0;
+    daemon_stop(&d);
+    log_info(rc ? "stopped after a failed reload" : "stopped");
+    return rc;
 }
