@@ -208,7 +208,51 @@ def scenario_remove_backend(env):
     return "removed backend got the 20 sales before only; the other all 40, once each"
 
 
-SCENARIOS = [scenario_add_backend, scenario_bad_config, scenario_remove_backend]
+def scenario_rotate_device_key(env):
+    """A new first line in the device key file and a SIGHUP: sales stored after it are sealed
+    under the new key, those before still open with the old line, every customer reaches the
+    platform; a key file made readable by others refuses the reload and keeps the running key."""
+    mock = env.add_mock("glu", "glu")
+    mock.post("/_mock/fault", {"mode": "down"})
+    key_file = os.path.join(env.dir, "device.key")
+    with open(key_file, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    os.chmod(key_file, 0o600)
+    configure(env, {"glu": mock}, device_key_file=key_file)
+    env.start_daemon()
+    old_id = env.status()["device_key"]["id"]
+    pos = Pos(env.pos_socket)
+    for i in range(3):
+        assert pos.request(sale("K-%d" % i, i))["ok"] is True
+    with open(key_file) as f:
+        old = f.read()
+    with open(key_file, "w") as f:
+        f.write(os.urandom(32).hex() + "\n" + old)
+    reload(env, "reload: done")
+    key = env.status()["device_key"]
+    assert key["id"] != old_id and key["keys"] == 2, (old_id, key)
+    for i in range(3, 6):
+        assert pos.request(sale("K-%d" % i, i))["ok"] is True
+    os.chmod(key_file, 0o644)
+    reload(env, "the running configuration is kept")
+    assert "chmod 600" in env.log(), env.log()
+    assert env.status()["device_key"] == key
+    os.chmod(key_file, 0o600)
+    mock.post("/_mock/fault", {"mode": "none"})
+    pos.close()
+    wait_until(lambda: drained(env), 60, "the backlog to drain", 0.2)
+    exactly_once(mock, ["K-%d" % i for i in range(6)])
+    emails = {c["emailAddress"] for c in mock.get("/_mock/contacts")}
+    assert {"r%d@example.com" % i for i in range(5)} <= emails, emails
+    assert env.status()["backends"][0]["dead_letter"] == 0
+    assert env.kill_daemon(signal.SIGTERM) == 0
+    return "key %s rotated to %s by SIGHUP (2 keys); 3 sales sealed under each, all 6 " \
+           "delivered once with their customers; a key file of mode 644 refused the reload, " \
+           "the running key kept" % (old_id, key["id"])
+
+
+SCENARIOS = [scenario_add_backend, scenario_bad_config, scenario_remove_backend,
+             scenario_rotate_device_key]
 
 if __name__ == "__main__":
     sys.exit(run_scenarios(SCENARIOS, lambda env: None))
