@@ -296,7 +296,7 @@ class Reader:
         placed = self.place_ring()
         out = {"head": None, "tail": None, "used": 0, "next_seq": 0, "sales": [],
                "sales_before_reclaim": [], "backends": {}, "corrupt_records": 0, "torn": 0,
-               "damaged_headers": 0, "head_sealed": False, "refused": None}
+               "torn_head": 0, "damaged_headers": 0, "head_sealed": False, "refused": None}
         if placed is None:
             # Section 4.1: empty journal. GAP: the document gives no head/tail/used for an
             # empty journal; 8.1 says its first block will be block 0.
