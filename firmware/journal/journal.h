@@ -75,7 +75,7 @@ struct journal_backend {
      * watermark only moves over a finished prefix. */
     uint64_t pending[JOURNAL_MAX_IN_FLIGHT];
     uint32_t pending_done; /* bit i: pending[i] is finished */
-    uint32_t pending_dead; /* bit i: pending[i] was dead-lettered (counted in dead_total) */
+    uint32_t pending_dead; /* bit i: pending[i] was dead-lettered, not delivered */
     unsigned npending;
     uint64_t fetched_end; /* one past the last fetched seq */
     /* The sales of the cursor's block (bound_block_seq) are numbered below bound: the first_seq
