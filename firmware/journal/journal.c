@@ -344,6 +344,18 @@ static void apply_state(struct journal *j, uint32_t id, uint64_t watermark, uint
 
 /* ---- walking the log ---- */
 
+/*
+ * Nothing but erased space follows offset next in block b. A damaged record there is an append
+ * cut by power loss (never acknowledged), whichever block it is in: the head is sealed when one
+ * is found at its end, so records never follow it, and it stays the last record of its block
+ * once appends go on in the next (FORMAT.md 8.4). Only the header after it is read.
+ */
+static int ends_block(struct journal *j, uint32_t b, uint32_t next)
+{
+    struct rec r;
+    return next + REC_HDR > j->block_size || read_record_for(j, b, next, &r, 1u) == REC_END;
+}
+
 /* Visits a readable record. A callback returning nonzero stops the walk. */
 #define WALK_DAMAGE 1u /* count damage into the report; for the head, find the append position */
 #define WALK_MARKS  2u /* visit MARK and DEAD records only, reading no other payload */
@@ -376,14 +388,13 @@ static int walk_block(struct journal *j, uint32_t b, unsigned flags, visit_fn fn
             if (rc)
                 return rc;
         } else if (count_damage) {
-            /* Damage at the very end of the head is an append cut short: never acked. */
-            int last = is_head && (next >= j->block_size || read_record(j, b, next, &r) == REC_END);
+            int last = ends_block(j, b, next);
             if (last)
                 j->report.torn_tail++;
             else
                 j->report.corrupt_records++;
-            if (last && st == REC_BAD_HDR)
-                j->head_sealed = 1;
+            if (last && is_head)
+                j->head_sealed = 1; /* so that it stays the last record of its block */
         }
         at.off = next;
     }
@@ -1024,14 +1035,17 @@ int journal_check(struct journal *j)
 {
     reclaim(j); /* what is done is not in use: the report shows the ring as it really is */
     j->report.blocks_used = j->used;
-    /* Torn appends are the mount's finding (the head is sealed since, and not examined again). */
-    uint64_t torn = j->report.torn_tail;
-    j->report.sales = j->report.marks = j->report.corrupt_records = 0;
+    /* Counted again over the ring, torn appends too: one the mount found in its head is the last
+     * record of that block still, whether the head has moved on since or not. The head is
+     * examined as a mount does (its erased space too), and stays sealed if it was. */
+    int sealed = j->head_sealed;
+    j->head_sealed = 0;
+    j->report.sales = j->report.marks = j->report.corrupt_records = j->report.torn_tail = 0;
     for (unsigned i = 0; i < j->nbackends; i++)
         j->backends[i].queued = 0; /* counted exactly, where mount had only sequence numbers */
     uint64_t seq_end = 0;
     int rc = walk(j, WALK_DAMAGE, count_record, &seq_end);
-    j->report.torn_tail = torn;
+    j->head_sealed |= sealed;
     /* All counted: delivery passing the same damage must not count it again. */
     j->checked = (struct journal_pos){j->head, j->block_size, j->head_seq};
     return rc;
@@ -1543,7 +1557,10 @@ int journal_next_sale(struct journal *j, unsigned bi, struct journal_sale *out)
             if (start.block_seq != j->mount_head_seq &&
                 (start.block_seq > j->checked.block_seq ||
                  (start.block_seq == j->checked.block_seq && start.off >= j->checked.off))) {
-                j->report.corrupt_records++;
+                if (ends_block(j, start.block, at.off))
+                    j->report.torn_tail++;
+                else
+                    j->report.corrupt_records++;
                 j->checked = at;
             }
             continue;
@@ -1609,13 +1626,24 @@ static int write_dead(struct journal *j, struct journal_backend *b, const struct
     memcpy(c + DEAD_FIXED + txn_len + rlen, orig.body, orig.body_len);
     struct part part = {c, DEAD_FIXED + txn_len + rlen + orig.body_len};
     struct journal_pos at;
-    int rc = append(j, REC_DEAD, &part, 1, FREE_FOR_DEAD, &at);
+    /* The dead letter of a sale in the tail block is what lets the tail go, as a copy is: it may
+     * take the last free block (DESIGN.md, "why a full journal always drains"). */
+    reclaim(j);
+    int holds_tail = !j->empty && s->pos.block_seq == ring_block_seq(j, j->tail);
+    int rc = append(j, REC_DEAD, &part, 1, holds_tail ? FREE_FOR_COPY : FREE_FOR_DEAD, &at);
     if (rc == 0) {
         b->persisted_watermark = b->watermark;
         j->head_has_dead = 1;
         rc = hal_flash_sync(j->flash);
     }
     return rc;
+}
+
+/* Fewer blocks free, after reclaim, than a sale needs: the journal refuses sales. */
+static int short_of_blocks(struct journal *j)
+{
+    reclaim(j);
+    return !j->empty && j->nblocks - j->used < FREE_FOR_SALE;
 }
 
 int journal_sale_done(struct journal *j, unsigned bi, const struct journal_sale *s,
@@ -1627,24 +1655,35 @@ int journal_sale_done(struct journal *j, unsigned bi, const struct journal_sale 
         i++;
     if (i == b->npending || (b->pending_done >> i & 1))
         return 0; /* not out, or already done: a stale completion */
-    struct journal_backend before = *b;
-    b->pending_done |= 1u << i;
-    while (b->npending && (b->pending_done & 1)) {
-        memmove(b->pending, b->pending + 1, (b->npending - 1) * sizeof *b->pending);
-        b->pending_done >>= 1;
-        b->npending--;
+    /* A full journal writes each backend's dead letters in its order: one above an unfinished
+     * sale would take the room that sale's dead letter needs to move the watermark out of the
+     * tail, which is what frees the tail ("why a full journal always drains", DESIGN.md). */
+    if (dead_reason && i > 0 && short_of_blocks(j))
+        return -ENOSPC;
+    /* Worked out in a copy: until the dead letter is on flash the backend stays where it was,
+     * so that reclaim, run when the dead letter opens a block, does not drop the block holding
+     * the sale it copies (its watermark must not pass a sale nothing on flash keeps). */
+    struct journal_backend nb = *b;
+    nb.pending_done |= 1u << i;
+    if (dead_reason)
+        nb.pending_dead |= 1u << i;
+    /* The totals count what the watermark passes, so that a mark's totals and watermark agree. */
+    while (nb.npending && (nb.pending_done & 1)) {
+        if (nb.pending_dead & 1)
+            nb.dead_total++;
+        else
+            nb.delivered_total++;
+        memmove(nb.pending, nb.pending + 1, (nb.npending - 1) * sizeof *nb.pending);
+        nb.pending_done >>= 1;
+        nb.pending_dead >>= 1;
+        nb.npending--;
     }
-    b->watermark = b->npending ? b->pending[0] : b->fetched_end;
-    if (b->queued)
-        b->queued--;
-    if (!dead_reason) {
-        b->delivered_total++;
-        return 0;
-    }
-    b->dead_total++;
-    int rc = write_dead(j, b, s, dead_reason);
-    if (rc)
-        *b = before; /* the watermark must not pass a sale nothing on flash keeps */
+    nb.watermark = nb.npending ? nb.pending[0] : nb.fetched_end;
+    if (nb.queued)
+        nb.queued--;
+    int rc = dead_reason ? write_dead(j, &nb, s, dead_reason) : 0;
+    if (rc == 0)
+        *b = nb;
     return rc;
 }
 

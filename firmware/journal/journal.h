@@ -73,10 +73,13 @@ struct journal_pos {
 };
 
 struct journal_backend {
-    uint32_t id;              /* crc32 of the backend's name: survives reordering the config */
-    uint64_t watermark;       /* every sale with seq < watermark is delivered or dead-lettered */
-    uint64_t delivered_total; /* sales ever delivered to this backend */
-    uint64_t dead_total;      /* sales ever dead-lettered for this backend */
+    uint32_t id;        /* crc32 of the backend's name: survives reordering the config */
+    uint64_t watermark; /* every sale with seq < watermark is delivered or dead-lettered */
+    /* Sales below the watermark ever delivered to this backend, and dead-lettered for it. A sale
+     * finished above the watermark is counted when the watermark passes it: a mark saves the
+     * totals with the watermark, and mount hands out again what is above it. */
+    uint64_t delivered_total;
+    uint64_t dead_total;
     /* Sales with seq >= watermark still in the journal. Counted from sequence numbers at mount,
      * so an append that failed after its program was tried (its number is never reused) counts
      * until delivery passes it. */
@@ -87,6 +90,7 @@ struct journal_backend {
      * watermark only moves over a finished prefix. */
     uint64_t pending[JOURNAL_MAX_IN_FLIGHT];
     uint32_t pending_done; /* bit i: pending[i] is finished */
+    uint32_t pending_dead; /* bit i: pending[i] was dead-lettered, not delivered */
     unsigned npending;
     uint64_t fetched_end; /* one past the last fetched seq */
     /* The sales of the cursor's block (bound_block_seq) are numbered below bound: the first_seq

@@ -296,7 +296,7 @@ class Reader:
         placed = self.place_ring()
         out = {"head": None, "tail": None, "used": 0, "next_seq": 0, "sales": [],
                "sales_before_reclaim": [], "backends": {}, "corrupt_records": 0, "torn": 0,
-               "damaged_headers": 0, "head_sealed": False, "refused": None}
+               "torn_head": 0, "damaged_headers": 0, "head_sealed": False, "refused": None}
         if placed is None:
             # Section 4.1: empty journal. GAP: the document gives no head/tail/used for an
             # empty journal; 8.1 says its first block will be block 0.
@@ -393,7 +393,7 @@ class Reader:
         # Counting damage (8.4) over the ring as reported, i.e. after reclaim. GAP: the document
         # does not say whether corruption is counted over the ring before or after the
         # mount-time reclaim; "reports the ring as it is after that" (4.3) suggests after.
-        corrupt, torn, sealed = 0, 0, False
+        corrupt, torn, torn_head, sealed = 0, 0, 0, False
         for idx, x in enumerate(blocks):
             recs = x["recs"]
             is_head = idx == len(blocks) - 1
@@ -404,9 +404,10 @@ class Reader:
                 if r.kind != "damaged":
                     continue
                 last = i == len(recs) - 1
-                if is_head and last and self.is_last_thing(x, r):
-                    torn += 1
-                    if r.header_damaged:
+                if last and self.is_last_thing(x, r):
+                    torn += 1  # 8.4: the last thing in its block, whichever block
+                    if is_head:
+                        torn_head += 1
                         sealed = True
                 else:
                     corrupt += 1
@@ -415,6 +416,7 @@ class Reader:
                 if blk[x["end"]:] != b"\xff" * (self.erase_size - x["end"]):
                     sealed = True
                     torn += 1  # GAP: may this add to a torn record already counted above?
+                    torn_head += 1
                 first = recs[0] if recs else None
                 if not (first and first.kind == "good" and first.rtype == OPEN
                         and first.off == self.hdr_area):
@@ -428,7 +430,8 @@ class Reader:
             state[name]["queued"] = sum(1 for s, _ in sales if s >= wm)
         out.update(head=head, tail=tail, used=used, next_seq=next_seq, sales=sales,
                    sales_before_reclaim=sales_before, backends=state, corrupt_records=corrupt,
-                   torn=torn, damaged_headers=damaged_headers,  # 4.1: what the mount found
+                   torn=torn, torn_head=torn_head,  # 8.4: torn_head is what a mount counts
+                   damaged_headers=damaged_headers,  # 4.1: what the mount found
                    damaged_headers_before_reclaim=damaged_headers, head_sealed=sealed,
                    damaged_head=self.damaged_head)
         return out

@@ -1012,6 +1012,222 @@ static void test_dead_letter_beside_a_worn_block(void **state)
     hal_flash_close(f);
 }
 
+/* ---- a full journal drains: dead letters in any order ---- */
+
+/*
+ * A journal of 4 blocks, the smallest there is. The integration scenario's: 4 x 128 KiB (erase
+ * blocks of 64 KiB) and sales of 14.6 KB, 8 a block, whose 8 dead letters fit one block. And 4 x
+ * 4 KiB with sales of 470 bytes, 7 a block, whose 7 dead letters do not (each is 64 bytes longer
+ * than its sale, and the block had 384 bytes to spare): the tail's dead letters need both of
+ * the blocks a full journal keeps.
+ */
+struct full_case {
+    struct hal_flash_geometry geo;
+    uint32_t block_size;
+    unsigned pad;  /* body bytes of padding */
+    unsigned warm; /* sales every backend has before the two go down */
+};
+static const struct full_case scenario = {{4 * 131072, 65536, 16}, 131072, 14560, 20};
+static const struct full_case tight = {{4 * 4096, 4096, 16}, 4096, 440, 10};
+static const struct full_case *full = &tight;
+
+static int append_big(struct journal *j, unsigned i)
+{
+    static char body[16384];
+    char txn[16];
+    uint64_t seq;
+    snprintf(txn, sizeof txn, "t%05u", i);
+    snprintf(body, sizeof body, "{\"txn\":\"%s\",\"pad\":\"%0*u\"}", txn, (int)full->pad, i);
+    return journal_append_sale(j, txn, body, strlen(body), 1000 + i, &seq);
+}
+
+struct refusals {
+    struct journal_sale s[JOURNAL_MAX_IN_FLIGHT];
+    unsigned n;
+};
+
+/* Backend b refuses every sale it was handed, newest first: the order in which answers that
+ * arrive together are worst for a full journal. Dead letters that find no room are kept and
+ * retried, as delivery does ("kept, tried again every second"). Returns how many were written. */
+static unsigned refuse(struct journal *j, unsigned b, struct refusals *r)
+{
+    struct refusals kept = {.n = 0};
+    unsigned written = 0;
+    for (unsigned k = r->n; k-- > 0;) {
+        int rc = journal_sale_done(j, b, &r->s[k], "HTTP 422 from POST /contacts: rejected");
+        if (rc == 0) {
+            written++;
+            continue;
+        }
+        /* -ENOSPC: no room yet; after a power cut, -EIO until the daemon starts again */
+        assert_true(rc == -ENOSPC || rc == -EIO);
+        kept.s[kept.n++] = r->s[k];
+    }
+    r->n = 0;
+    while (kept.n) /* back in fetch order */
+        r->s[r->n++] = kept.s[--kept.n];
+    return written;
+}
+
+/* The delivery loop once a second: both backends take what they can, dead letters are retried,
+ * marks flushed; until nothing changes. Backend 0 delivers, backend 1 refuses everything. */
+static void settle(struct hal_flash *f, struct journal *j, struct refusals *r, int b0_up)
+{
+    for (unsigned round = 0, idle = 0; idle < 3 && round < 1000 && !flash_ram_power_is_cut(f);
+         round++) {
+        unsigned moved = b0_up ? drain(j, 0) : 0;
+        struct journal_sale s;
+        while (r->n < JOURNAL_MAX_IN_FLIGHT && journal_next_sale(j, 1, &s) == 1) {
+            r->s[r->n++] = s;
+            moved++;
+        }
+        moved += refuse(j, 1, r);
+        int rc = journal_flush_marks(j);
+        assert_true(rc == 0 || rc == -ENOSPC || flash_ram_power_is_cut(f));
+        idle = moved ? 0 : idle + 1;
+    }
+}
+
+/* The sales every backend takes, then those both backends down leave in a full journal. */
+static unsigned fill(struct journal *j)
+{
+    unsigned n = 0;
+    int rc;
+    for (; n < full->warm; n++) {
+        assert_int_equal(append_big(j, n), 0);
+        drain(j, 0);
+        drain(j, 1);
+        assert_int_equal(journal_flush_marks(j), 0);
+    }
+    while ((rc = append_big(j, n)) == 0)
+        n++;
+    assert_int_equal(rc, -ENOSPC);
+    return n;
+}
+
+/*
+ * tests/integration/test_fanout.py dead_while_full, deterministic. Both backends are down until
+ * the journal refuses sales; backend 1 then refuses them all, newest first, while backend 0 is
+ * still down; then backend 0 delivers. Before the fix the newest sales' dead letters took the
+ * room the oldest needed; backend 1's watermark stayed below the oldest, in the tail block,
+ * which could not go until that dead letter was written: the journal stayed full for good.
+ */
+static void dead_letters_in_a_full_journal(struct hal_flash *f, unsigned *nsales)
+{
+    struct journal j;
+    struct refusals r = {.n = 0};
+    if (journal_mount_blocks(&j, f, full->block_size, ids, 2, err, sizeof err) != 0)
+        return;
+    if (*nsales == 0)
+        *nsales = fill(&j);
+    settle(f, &j, &r, 0);
+    settle(f, &j, &r, 1);
+    journal_unmount(&j);
+}
+
+/* What must hold once every backend has answered: backend 0 has every sale, backend 1 has a
+ * dead letter for each, and the journal takes sales again. */
+static void check_drained(struct hal_flash *f, unsigned nsales, const char *when)
+{
+    struct journal j;
+    struct refusals r = {.n = 0};
+    struct dead_list l = {0};
+    if (journal_mount_blocks(&j, f, full->block_size, ids, 2, err, sizeof err) != 0)
+        fail_msg("%s: mount: %s", when, err);
+    settle(f, &j, &r, 1); /* after a power cut: the daemon starts again and resends */
+    if (r.n)
+        fail_msg("%s: %u dead letters of backend 1 never written (watermark %llu, %u of %u blocks "
+                 "in use)",
+                 when, r.n, (unsigned long long)j.backends[1].watermark, j.used, j.nblocks);
+    uint8_t seen[64] = {0};
+    if (dead_letters(&j, 1, &l) != nsales - full->warm) {
+        fail_msg("%s: %u dead letters for %u sales (dead_total %llu, watermark %llu)", when, l.n,
+                 nsales, (unsigned long long)j.backends[1].dead_total,
+                 (unsigned long long)j.backends[1].watermark);
+    }
+    for (unsigned k = 0; k < l.n; k++) {
+        if (l.seq[k] < full->warm || l.seq[k] >= nsales || seen[l.seq[k] - full->warm])
+            fail_msg("%s: dead letter %llu unexpected or listed twice", when,
+                     (unsigned long long)l.seq[k]);
+        seen[l.seq[k] - full->warm] = 1;
+    }
+    if (j.backends[0].queued || j.backends[1].queued)
+        fail_msg("%s: queued %llu and %llu", when, (unsigned long long)j.backends[0].queued,
+                 (unsigned long long)j.backends[1].queued);
+    int rc = append_big(&j, 90000);
+    if (rc == -ENOSPC)
+        rc = journal_flush_marks(&j) == 0 ? append_big(&j, 90000) : rc;
+    if (rc)
+        fail_msg("%s: the journal does not take sales again (%d; %u of %u blocks in use)", when, rc,
+                 j.used, j.nblocks);
+    journal_unmount(&j);
+}
+
+static void full_journal_drains(const struct full_case *c)
+{
+    full = c;
+    struct hal_flash *f = flash_ram_create(&c->geo);
+    unsigned nsales = 0;
+    dead_letters_in_a_full_journal(f, &nsales);
+    assert_true(nsales - c->warm > 7);
+    check_drained(f, nsales, "no power cut");
+    printf("full journal of %u-byte blocks: %u sales refused by backend 1, newest first: drained\n",
+           c->block_size, nsales - c->warm);
+    hal_flash_close(f);
+}
+
+static void test_full_journal_drains_with_dead_letters_in_any_order(void **state)
+{
+    (void)state;
+    full_journal_drains(&scenario);
+    full_journal_drains(&tight);
+}
+
+/* The same with power cut at every program and erase after the journal filled, whole or torn:
+ * the journal mounts, and once the daemon starts again it drains. A cut can cost a block (the
+ * one it sealed), so this holds where the dead letters of a block's sales fit one block. */
+static void test_full_journal_drains_after_a_power_cut(void **state)
+{
+    (void)state;
+    full = &scenario;
+    struct hal_flash *f = flash_ram_create(&full->geo);
+    unsigned nsales = 0;
+    struct journal j;
+    assert_int_equal(journal_mount_blocks(&j, f, full->block_size, ids, 2, err, sizeof err), 0);
+    nsales = fill(&j);
+    journal_unmount(&j);
+    uint8_t *image = malloc(full->geo.size);
+    assert_non_null(image);
+    assert_int_equal(hal_flash_read(f, 0, image, full->geo.size), 0);
+    uint64_t from = flash_ram_ops(f);
+    dead_letters_in_a_full_journal(f, &nsales);
+    uint64_t total = flash_ram_ops(f) - from;
+    hal_flash_close(f);
+    const char *stride_env = getenv("TILLSYNC_CUT_STRIDE"); /* as for power_cuts() */
+    uint64_t stride = stride_env ? strtoull(stride_env, NULL, 10) : 1;
+    unsigned tried = 0;
+    for (int torn = 0; torn < 2; torn++)
+        for (uint64_t cut = 1 + (uint64_t)torn; cut <= total; cut += stride) {
+            char when[64];
+            snprintf(when, sizeof when, "%s cut at %llu", torn ? "torn" : "clean",
+                     (unsigned long long)cut);
+            f = flash_ram_create(&full->geo);
+            for (uint32_t e = 0; e < full->geo.size / full->geo.erase_size; e++)
+                assert_int_equal(hal_flash_erase(f, e), 0);
+            assert_int_equal(hal_flash_prog(f, 0, image, full->geo.size), 0);
+            flash_ram_cut_power_at(f, cut, torn, (uint32_t)cut * 2654435761u);
+            dead_letters_in_a_full_journal(f, &nsales);
+            flash_ram_power_on(f);
+            check_drained(f, nsales, when);
+            hal_flash_close(f);
+            tried++;
+        }
+    free(image);
+    printf("full journal, %u sales, dead letters newest first: %u cut points of %llu operations, "
+           "all drained\n",
+           nsales, tried, (unsigned long long)total);
+}
+
 /* ---- power loss ---- */
 
 #define WORKLOAD_SALES 3800
@@ -1030,9 +1246,31 @@ struct outcome {
 static const struct hal_flash_geometry *cut_geo = &small;
 static uint32_t cut_block = 4096;
 
+/* Backend 1's dead letters that found no room yet (a full journal writes them in order). */
+struct later {
+    struct journal_sale s[JOURNAL_MAX_IN_FLIGHT];
+    unsigned i[JOURNAL_MAX_IN_FLIGHT], n;
+};
+
+/* Tries them again, oldest first, as delivery does every second. */
+static void retry_dead(struct journal *j, struct outcome *o, struct later *l)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; k < l->n; k++) {
+        if (journal_sale_done(j, 1, &l->s[k], "HTTP 422") == 0) {
+            o->dead[l->i[k]] = 1;
+            continue;
+        }
+        l->s[n] = l->s[k];
+        l->i[n++] = l->i[k];
+    }
+    l->n = n;
+}
+
 static void workload(struct hal_flash *f, struct outcome *o)
 {
     struct journal j;
+    struct later later = {.n = 0};
     memset(o, 0, sizeof *o);
     if (journal_mount_blocks(&j, f, cut_block, ids, 2, err, sizeof err) != 0)
         return;
@@ -1047,6 +1285,7 @@ static void workload(struct hal_flash *f, struct outcome *o)
                     journal_sale_done(&j, b, &s, NULL);
                 }
             }
+            retry_dead(&j, o, &later);
             if ((rc = journal_flush_marks(&j)) != 0) {
                 if (getenv("TILLSYNC_DEBUG"))
                     fprintf(stderr, "workload: flush when full fails at sale %u: %d\n", i, rc);
@@ -1062,15 +1301,23 @@ static void workload(struct hal_flash *f, struct outcome *o)
         o->acked[i] = 1;
         o->seq[i] = j.next_seq - 1;
         o->appended = i + 1;
+        retry_dead(&j, o, &later);
         for (unsigned b = 0; b < 2; b++) {
-            unsigned k = b == 0 ? 2 : (i % 5 == 0 ? 3 : 0);
-            struct journal_sale s;
-            while (k-- && journal_next_sale(&j, b, &s) == 1) {
-                unsigned k2 = (unsigned)atoi(s.txn + 1);
+            unsigned k = b == 0 ? 2 : (i % 5 == 0 ? 3 : 0), got = 0, idx[3];
+            struct journal_sale s[3];
+            for (; got < k && journal_next_sale(&j, b, &s[got]) == 1; got++)
+                idx[got] = (unsigned)atoi(s[got].txn + 1); /* txn lives until the next call */
+            while (got--) { /* finished out of order: the newest first */
+                unsigned k2 = idx[got];
                 o->done[b][k2] = 1;
                 int dead = b == 1 && k2 % 97 == 0;
-                if (journal_sale_done(&j, b, &s, dead ? "HTTP 422" : NULL) == 0 && dead)
+                int rc2 = journal_sale_done(&j, b, &s[got], dead ? "HTTP 422" : NULL);
+                if (rc2 == 0 && dead) {
                     o->dead[k2] = 1;
+                } else if (dead) {
+                    later.s[later.n] = s[got];
+                    later.i[later.n++] = k2;
+                }
             }
         }
         /* A mark that finds no room is kept in RAM and written later, as the daemon does. */
@@ -1083,6 +1330,22 @@ static void workload(struct hal_flash *f, struct outcome *o)
             break;
     }
     journal_unmount(&j);
+}
+
+/* After journal_check (queued exact): each backend's persisted totals and what it still owes
+ * add up to the sales stored. A total that counted a completion above the saved watermark
+ * counted it twice once mount handed that sale out again. */
+static void check_counts(const struct journal *j, uint64_t stored, uint64_t cut, const char *when)
+{
+    for (unsigned b = 0; b < 2; b++) {
+        const struct journal_backend *jb = &j->backends[b];
+        if (jb->delivered_total + jb->dead_total + jb->queued != stored)
+            fail_msg("cut %llu, %s: backend %u: delivered %llu + dead %llu + queued %llu != %llu "
+                     "sales stored",
+                     (unsigned long long)cut, when, b, (unsigned long long)jb->delivered_total,
+                     (unsigned long long)jb->dead_total, (unsigned long long)jb->queued,
+                     (unsigned long long)stored);
+    }
 }
 
 /* After power returns: every acked sale not yet done is there once, intact and in order; no
@@ -1100,6 +1363,16 @@ static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_
     if (journal_check(&j) != 0 || j.report.corrupt_records)
         fail_msg("cut %llu: %llu corrupt records", (unsigned long long)cut,
                  (unsigned long long)j.report.corrupt_records);
+    /* Every sale stored is counted once: delivered, dead-lettered, or still owed. The sale the
+     * cut interrupted counts if it landed whole (acknowledged or not). */
+    uint64_t stored = 0;
+    for (unsigned i = 0; i < o->appended; i++)
+        stored += o->acked[i];
+    char cut_txn[16];
+    snprintf(cut_txn, sizeof cut_txn, "t%05u", o->appended);
+    if (o->appended < WORKLOAD_SALES && journal_find_txn(&j, cut_txn))
+        stored++;
+    check_counts(&j, stored, cut, "after the cut");
     for (unsigned b = 0; b < 2; b++) {
         uint8_t seen[WORKLOAD_SALES] = {0};
         uint64_t last = 0;
@@ -1153,9 +1426,19 @@ static void check_recovery(struct hal_flash *f, const struct outcome *o, uint64_
         fail_msg("cut %llu: journal does not take new writes after recovery (%d, %d; %u of %u "
                  "blocks used)",
                  (unsigned long long)cut, frc, arc, j.used, j.nblocks);
+    stored++;
+    /* Appends past what the cut left (a torn record among them): as the daemon goes on. */
+    for (unsigned k = 0; k < 24 && append_n(&j, 99000 + k) == 0; k++)
+        stored++;
     journal_unmount(&j);
     if (journal_mount_blocks(&j, f, cut_block, ids, 2, err, sizeof err) != 0)
         fail_msg("cut %llu: second mount failed: %s", (unsigned long long)cut, err);
+    /* verify's verdict after records follow the torn one: still a torn append, never corrupt */
+    if (journal_check(&j) != 0 || j.report.corrupt_records || j.report.torn_tail > 1)
+        fail_msg("cut %llu: after more appends and a remount, %llu corrupt records, %llu torn",
+                 (unsigned long long)cut, (unsigned long long)j.report.corrupt_records,
+                 (unsigned long long)j.report.torn_tail);
+    check_counts(&j, stored, cut, "after a second mount");
     if (!journal_find_txn(&j, "t99999"))
         fail_msg("cut %llu: the sale written after recovery is gone", (unsigned long long)cut);
     if (journal_find_txn(&j, "t77777"))
@@ -1528,6 +1811,8 @@ int main(void)
         cmocka_unit_test(test_reads_format_1),
         cmocka_unit_test(test_dead_letter_outlives_its_block),
         cmocka_unit_test(test_dead_letter_beside_a_worn_block),
+        cmocka_unit_test(test_full_journal_drains_with_dead_letters_in_any_order),
+        cmocka_unit_test(test_full_journal_drains_after_a_power_cut),
         cmocka_unit_test(test_power_cut_everywhere),
         cmocka_unit_test(test_torn_power_cut_everywhere),
         cmocka_unit_test(test_power_cut_everywhere_spanning),

@@ -253,6 +253,7 @@ class Reader:
         # read the ring
         corrupt = 0
         blk_corrupt = {}
+        blk_torn = {}
         torn = 0
         log = []  # (block, off, rec)
         for b in ring:
@@ -262,15 +263,15 @@ class Reader:
             if h is not None and h['block_seq'] != exp_bs:
                 continue  # older lap's records: not read
             recs, dam, end = self.read_block(b)
+            data = self.blk(b)
+            # 8.4: a damaged record that is the last thing in its block, in any block, is torn
+            lasts = [succ is None or succ + 16 > self.E or data[succ:succ + 16] == b'\xff' * 16
+                     for (off, kind, succ) in dam]
             if b == head:
-                data = self.blk(b)
-                for (off, kind, succ) in dam:
-                    last = succ is None or succ + 16 > self.E or \
-                        data[succ:succ + 16] == b'\xff' * 16
+                for last in lasts:
                     if last:
                         torn += 1
-                        if kind == 'hdr':
-                            sealed = True
+                        sealed = True  # 8.4: any damage at the end of the head seals it
                     else:
                         corrupt += 1
                 if end is not None and any(c != 0xFF for c in data[end:]):
@@ -284,7 +285,8 @@ class Reader:
                 # OPEN record, whatever the header version (a v1-labelled head that begins
                 # with an OPEN record is not sealed).
             else:
-                blk_corrupt[b] = len(dam)
+                blk_corrupt[b] = sum(1 for last in lasts if not last)
+                blk_torn[b] = sum(1 for last in lasts if last)
             for off, r in recs:
                 if r['t'] == OPEN and off != self.hdr_area:
                     continue  # OPEN elsewhere: ignored
@@ -394,6 +396,7 @@ class Reader:
                           hdrs[b]['block_seq'] != head_bs - (len(ring) - 1 - k)) + 0
         if os.environ.get('CORRUPT_MODE', 'ring') == 'ring':
             corrupt += sum(blk_corrupt.get(b, 0) for b in ring)
+            torn += sum(blk_torn.get(b, 0) for b in ring)
         backends, owed = {}, {}
         for n in self.names:
             bid = crc(n.encode())
