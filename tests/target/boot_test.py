@@ -23,7 +23,8 @@ IMAGE = os.path.join(REPO, "board", "qemu-virt-armhf", "image")
 def qemu_command(image_dir, append, pflash=None, net=None):
     cmd = ["qemu-system-arm", "-M", "virt", "-cpu", "cortex-a15", "-m", "512", "-nographic",
            "-no-reboot", "-kernel", os.path.join(image_dir, "vmlinuz"),
-           "-initrd", os.path.join(image_dir, "initrd.gz"), "-append", append]
+           "-initrd", os.path.join(image_dir, "initrd.gz"),
+           "-dtb", os.path.join(image_dir, "terminal.dtb"), "-append", append]
     if net:
         # virtio-net on virt's MMIO transport: no PCI option ROM needed
         cmd += ["-netdev", net, "-device", "virtio-net-device,netdev=n0"]
@@ -33,6 +34,17 @@ def qemu_command(image_dir, append, pflash=None, net=None):
         # Bank 0 stays empty (QEMU would boot it as firmware); bank 1 is the journal's NOR.
         cmd += ["-drive", "if=pflash,unit=1,format=raw,file=%s" % pflash]
     return cmd
+
+
+PFLASH_BANK = 64 << 20
+
+
+def blank_pflash(path):
+    """A NOR bank as it leaves the factory: every byte 0xFF."""
+    with open(path, "wb") as f:
+        block = b"\xff" * (1 << 20)
+        for _ in range(PFLASH_BANK >> 20):
+            f.write(block)
 
 
 def make_image(build, image_dir):
@@ -47,7 +59,8 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--job", required=True)
     ap.add_argument("--nand-bad", default="")
-    ap.add_argument("--pflash")
+    ap.add_argument("--pflash", help="bank 1's image (64 MiB); made blank if missing")
+    ap.add_argument("--fresh-pflash", action="store_true", help="blank it first")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--no-make", action="store_true")
     a = ap.parse_args()
@@ -59,6 +72,8 @@ def main():
     append = "console=ttyAMA0 quiet ts.job=%s" % a.job
     if a.nand_bad:
         append += " ts.nand_bad=%s" % a.nand_bad
+    if a.pflash and (a.fresh_pflash or not os.path.exists(a.pflash)):
+        blank_pflash(a.pflash)
     t = time.monotonic()
     p = subprocess.run(qemu_command(image_dir, append, a.pflash), stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=a.timeout)
@@ -71,6 +86,8 @@ def main():
         print(line)
         if line.startswith("TS-RESULT "):
             result = int(line.split()[1])
+        if line.startswith("TS-RESULT 99"):
+            print("FAIL: the rig's NOR check failed: the emulated chip does not program as flash")
         if line.startswith("TS-BOOTED "):
             booted = line.split()[2]
     print("image made in %.1f s; guest booted in %s, job %s done and powered off in %.1f s"

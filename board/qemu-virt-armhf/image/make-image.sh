@@ -5,7 +5,7 @@
 #
 #   make-image.sh ARMHF_BUILD_DIR OUT_DIR
 #
-# OUT_DIR gets vmlinuz and initrd.gz. Downloads are cached (TILLSYNC_DEB_CACHE, default
+# OUT_DIR gets vmlinuz, initrd.gz and terminal.dtb (boot with -dtb; boot_test.py does). Downloads are cached (TILLSYNC_DEB_CACHE, default
 # build/debs-armhf, shared with toolchain/make-sysroot.sh); the unpacked kernel is kept in
 # OUT_DIR/kernel and reused while its package is the same. The initramfs is rebuilt every time
 # (a second or two): it carries the build's binaries.
@@ -44,14 +44,25 @@ root="$out/rootfs"
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/libexec/tillsync,proc,sys,dev,tmp,run,etc,jobs,lib/modules}
 dpkg-deb --fsys-tarfile "$bdeb" | tar -x -C "$root" ./bin/busybox
-# nandsim (NAND for the mtd tests), the virtio NIC, 9p for a shared folder when run by hand.
+# nandsim (NAND for the mtd tests), the virtio NIC, 9p for a shared folder when run by hand,
+# ofpart (the device tree's NOR partitions).
 python3 "$here/modules.py" "$out/kernel/lib/modules/$kver" \
-  virtio_mmio virtio_net nandsim 9pnet_virtio 9p > "$out/modules.txt"
+  virtio_mmio virtio_net nandsim 9pnet_virtio 9p ofpart > "$out/modules.txt"
 : > "$root/lib/modules/order"
 while read -r m; do
   cp "$m" "$root/lib/modules/"
   basename "$m" >> "$root/lib/modules/order"
 done < "$out/modules.txt"
+
+# The NOR chip behind the kernel's MTD layer: CFI modules built for this kernel (cached), and
+# virt's device tree with the journal's partition on the second pflash bank.
+bash "$here/cfi-modules.sh" "$kdeb" "$out/cfi"
+mkdir -p "$root/lib/modules/cfi"
+cp "$out"/cfi/*.ko "$root/lib/modules/cfi/"
+qemu-system-arm -M virt,dumpdtb="$out/virt.dtb" -cpu cortex-a15 -m 512 -nographic -nic none >/dev/null
+dtc -q -I dtb -O dts -o "$out/virt.dts" "$out/virt.dtb"
+python3 "$here/partitions.py" "$out/virt.dts" "$out/terminal.dts"
+dtc -q -I dts -O dtb -o "$out/terminal.dtb" "$out/terminal.dts"
 
 # The project's binaries, as a terminal installs them (CMake's install layout: sbin, bin).
 install -m 755 "$build/firmware/app/tillsyncd" "$root/usr/sbin/"
