@@ -67,14 +67,15 @@ dtc -q -I dts -O dtb -o "$out/terminal.dtb" "$out/terminal.dts"
 # The project's binaries, as a terminal installs them (CMake's install layout: sbin, bin).
 install -m 755 "$build/firmware/app/tillsyncd" "$root/usr/sbin/"
 install -m 755 "$build/firmware/app/tillsyncctl" "$root/usr/bin/"
-install -m 755 "$build/tests/target/test_mtd_device" "$root/usr/libexec/tillsync/"
+install -m 755 "$build/tests/target/test_mtd_device" "$build/tests/target/tcp_relay" \
+  "$root/usr/libexec/tillsync/"
 install -m 755 "$here/init" "$root/init"
 cp "$here"/jobs/*.sh "$root/jobs/"
 
 # Their shared libraries from the sysroot, NEEDED entries followed to the end.
 libdirs=("$sysroot/lib/arm-linux-gnueabihf" "$sysroot/usr/lib/arm-linux-gnueabihf" "$sysroot/lib")
 declare -A seen=()
-queue=("$root/usr/sbin/tillsyncd" "$root/usr/bin/tillsyncctl" "$root/usr/libexec/tillsync/test_mtd_device")
+queue=("$root/usr/sbin/tillsyncd" "$root/usr/bin/tillsyncctl" "$root"/usr/libexec/tillsync/*)
 mkdir -p "$root/lib/arm-linux-gnueabihf"
 while [ "${#queue[@]}" -gt 0 ]; do
   f="${queue[0]}"; queue=("${queue[@]:1}")
