@@ -14,7 +14,9 @@ CACHE="$(realpath -m "${TILLSYNC_DEB_CACHE:-$repo/build/debs-armhf}")"
 
 # Roots of the closure; runtime libs (libcurl4, libssl3, zlib1g, libgpiod2, ...) follow.
 ROOTS=(libc6-dev libcurl4-openssl-dev libcjson-dev libmbedtls-dev libcmocka-dev libgpiod-dev)
-HOST_PKGS=(gcc-arm-linux-gnueabihf qemu-user pkg-config dpkg-dev cmake)
+# qemu-system-arm, cpio, dtc: the booted image (board/qemu-virt-armhf/image, tests/target).
+HOST_PKGS=(gcc-arm-linux-gnueabihf qemu-user qemu-system-arm cpio device-tree-compiler pkg-config
+           dpkg-dev cmake)
 # Bump when the layout produced below changes, so old sysroots get rebuilt.
 STAMP="v1 ${ROOTS[*]}"
 
@@ -26,7 +28,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 tools_ok() {
   local t
-  for t in arm-linux-gnueabihf-gcc qemu-arm pkg-config dpkg-deb cmake; do
+  for t in arm-linux-gnueabihf-gcc qemu-arm qemu-system-arm cpio dtc pkg-config dpkg-deb \
+           cmake; do
     command -v "$t" >/dev/null || return 1
   done
 }
