@@ -42,6 +42,10 @@ struct ctl_command {
 /* Loads the configuration as the daemon does (secrets and permissions checked). Prints
  * "tillsyncctl: <key>: <why>" and returns -1 on failure. */
 int ctl_load_config(const struct ctl *c, struct config *cfg);
+/* The configuration file parsed as JSON, nothing checked, no secret read; NULL when it cannot be
+ * read or is not JSON (said on stderr unless quiet). For what works without the daemon's
+ * secrets. */
+cJSON *ctl_config_json(const struct ctl *c, int quiet);
 /* Reads one string key from the configuration without loading secrets (section NULL: top
  * level): status and sale work for a user who may not read the keys. Prints why on failure. */
 int ctl_config_string(const struct ctl *c, const char *section, const char *key, char *out,

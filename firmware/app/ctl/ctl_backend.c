@@ -14,14 +14,7 @@ int ctl_backend_setting(const struct ctl *c, const char *backend, const char *ke
                         size_t cap)
 {
     out[0] = '\0';
-    FILE *f = fopen(c->config_path, "r");
-    if (!f)
-        return -1;
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    cJSON *root = cJSON_Parse(text);
+    cJSON *root = ctl_config_json(c, 1);
     const cJSON *b;
     int found = -1;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(root, "backends"))

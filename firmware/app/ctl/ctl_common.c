@@ -25,19 +25,30 @@ int ctl_load_config(const struct ctl *c, struct config *cfg)
     return -1;
 }
 
-int ctl_config_string(const struct ctl *c, const char *section, const char *key, char *out,
-                      size_t cap)
+cJSON *ctl_config_json(const struct ctl *c, int quiet)
 {
     FILE *f = fopen(c->config_path, "r");
     if (!f) {
-        fprintf(stderr, "tillsyncctl: cannot open %s: %s\n", c->config_path, strerror(errno));
-        return -1;
+        if (!quiet)
+            fprintf(stderr, "tillsyncctl: cannot open %s: %s\n", c->config_path, strerror(errno));
+        return NULL;
     }
     static char text[1 << 20];
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = '\0';
     cJSON *root = cJSON_Parse(text);
+    if (!root && !quiet)
+        fprintf(stderr, "tillsyncctl: %s is not JSON\n", c->config_path);
+    return root;
+}
+
+int ctl_config_string(const struct ctl *c, const char *section, const char *key, char *out,
+                      size_t cap)
+{
+    cJSON *root = ctl_config_json(c, 0);
+    if (!root)
+        return -1;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(
         section ? cJSON_GetObjectItemCaseSensitive(root, section) : root, key);
     int ok = cJSON_IsString(v) && strlen(v->valuestring) < cap;
