@@ -164,10 +164,15 @@ def main():
         shutil.copy(os.path.join(env.dir, "tls", "ca.pem"), share)
         with open(os.path.join(share, "glu.key"), "w") as f:
             f.write(API_KEY + "\n")
+        # The device key outlives power cuts as on a terminal (its state directory is on
+        # storage; the image's /var/lib is RAM): kept in the share, copied in at every boot.
+        with open(os.path.join(share, "device.key"), "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
         cfg = {"terminal_id": TERMINAL,
                "journal": {"driver": "mtd", "device": "@JOURNAL@"},
                "intake": {"pos_socket": "/run/tillsync/pos.sock"},
                "control_socket": "/run/tillsync/ctl.sock",
+               "device_key_file": "/etc/tillsync/device.key",
                "backends": [{"name": "glu", "kind": "glu", "base_url": "https://localhost:8443",
                              "api_key_file": "/etc/tillsync/glu.key", "source": "till",
                              "ca_file": "/etc/tillsync/ca.pem", "retry_max_s": 2}]}

@@ -5,7 +5,8 @@
 #   run.sh ARMHF_BUILD_DIR [STATE_DIR] [MOCK_PORT]
 #
 # STATE_DIR (default build/terminal) keeps pflash1.img (the journal's chip) and share/ (the
-# configuration, key and CA the guest copies to /etc/tillsync: edit them there). POS sales go to
+# configuration, API key, device key and CA the guest copies to /etc/tillsync: edit them there;
+# the image's /var/lib is RAM, so the device key lives in the share to outlive a power cut). POS sales go to
 # 127.0.0.1:7000 on the host, one JSON line each. Uploads go to https://localhost:8443 in the
 # guest, forwarded to 127.0.0.1:MOCK_PORT on the host (e.g. tests/mock/glu_mock.py with the CA in
 # share/). Leave with `poweroff -f`, or Ctrl-A X (QEMU's own: a power cut).
@@ -27,12 +28,14 @@ if [ ! -f "$state/share/tillsync.json" ]; then
   "journal": {"driver": "mtd", "device": "@JOURNAL@"},
   "intake": {"pos_socket": "/run/tillsync/pos.sock"},
   "control_socket": "/run/tillsync/ctl.sock",
+  "device_key_file": "/etc/tillsync/device.key",
   "backends": [{"name": "glu", "kind": "glu", "base_url": "https://localhost:8443",
                 "api_key_file": "/etc/tillsync/glu.key", "source": "till",
                 "ca_file": "/etc/tillsync/ca.pem"}]
 }
 JSON
-  (umask 077; echo "replace-with-the-api-key" > "$state/share/glu.key")
+  (umask 077; echo "replace-with-the-api-key" > "$state/share/glu.key"
+   od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$state/share/device.key"; echo >> "$state/share/device.key")
   sh "$repo/tests/mock/make_test_ca.sh" "$state/tls"
   cp "$state/tls/ca.pem" "$state/share/ca.pem"
 fi

@@ -6,8 +6,8 @@
 #   print the status, stop the daemon cleanly and verify again.
 mkdir -p /mnt/host /etc/tillsync /run/tillsync
 mount -t 9p -o trans=virtio,version=9p2000.L host /mnt/host || { echo "TS-FAIL no host share"; exit 1; }
-cp /mnt/host/tillsync.json /mnt/host/glu.key /mnt/host/ca.pem /etc/tillsync/
-chmod 600 /etc/tillsync/glu.key
+cp /mnt/host/tillsync.json /mnt/host/glu.key /mnt/host/ca.pem /mnt/host/device.key /etc/tillsync/
+chmod 600 /etc/tillsync/glu.key /etc/tillsync/device.key
 sed -i "s#@JOURNAL@#$TS_JOURNAL_MTD#" /etc/tillsync/tillsync.json
 cfg="--config /etc/tillsync/tillsync.json"
 tillsyncctl $cfg verify > /tmp/verify.log 2>&1
