@@ -11,7 +11,7 @@ chmod 600 /etc/tillsync/glu.key /etc/tillsync/device.key
 sed -i "s#@JOURNAL@#$TS_JOURNAL_MTD#" /etc/tillsync/tillsync.json
 cfg="--config /etc/tillsync/tillsync.json"
 tillsyncctl $cfg verify > /tmp/verify.log 2>&1
-echo "TS-VERIFY rc=$? $(grep -E '^(verdict|records|backend)' /tmp/verify.log | tr -s ' ' | tr '\n' ';')"
+echo "TS-VERIFY rc=$? $(grep -E '^(verdict|records|backend|wear|customer)' /tmp/verify.log | tr -s ' ' | tr '\n' ';')"
 /usr/libexec/tillsync/tcp_relay 8443 tcp:10.0.2.100:443 &
 tillsyncd $cfg > /tmp/daemon.log 2>&1 &
 daemon=$!
@@ -35,5 +35,5 @@ echo "TS-STATUS $(cat /tmp/status.json)"
 kill -TERM $daemon; wait $daemon
 echo "TS-STOPPED rc=$?"
 tillsyncctl $cfg verify > /tmp/verify.log 2>&1
-echo "TS-VERIFY rc=$? $(grep -E '^(verdict|records|backend)' /tmp/verify.log | tr -s ' ' | tr '\n' ';')"
+echo "TS-VERIFY rc=$? $(grep -E '^(verdict|records|backend|wear|customer)' /tmp/verify.log | tr -s ' ' | tr '\n' ';')"
 tail -5 /tmp/daemon.log
