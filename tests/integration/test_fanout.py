@@ -297,7 +297,10 @@ def scenario_paused_and_slow(env):
     st = backends(env)
     assert "check the API key" in (st["givebutter"]["last_error"] or ""), st["givebutter"]
     assert st["givebutter"]["queued"] == len(txns), st["givebutter"]
-    assert st["givebutter"]["next_attempt_in_s"] > 0, st["givebutter"]
+    # Paused means waiting for the next attempt; while that attempt is on the wire (in_flight 1)
+    # nothing is scheduled, so look until one is: a backend that never waits fails here.
+    wait_until(lambda: backends(env)["givebutter"]["next_attempt_in_s"] > 0, 30,
+               "the paused backend to schedule its next attempt", 0.1)
     lags = "; ".join(lag_summary(mocks[n], acked) for n in ("glu", "gleantap"))
 
     # The technician fixes the key; the daemon reads it at start.
