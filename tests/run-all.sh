@@ -14,11 +14,17 @@ status=0
 summary=""
 for preset in host-dev sanitize armhf fuzz; do
   echo "=== $preset: configure and build"
+  rm -f "build/$preset/target-summary.txt"
   if cmake --preset "$preset" >/dev/null && cmake --build --preset "$preset" -j"$jobs"; then
     echo "=== $preset: ctest"
     out=$(ctest --preset "$preset" -j"$jobs" 2>&1); rc=$?
     echo "$out"
     summary+="$preset: $(echo "$out" | grep -E 'tests passed|tests failed' | tail -1)"$'\n'
+    if [ -f "build/$preset/target-summary.txt" ]; then  # the booted terminal's figures
+      echo "=== $preset: the terminal under QEMU"
+      cat "build/$preset/target-summary.txt"
+      summary+="$(sed "s/^/  /" "build/$preset/target-summary.txt")"$'\n'
+    fi
   else
     rc=1
     summary+="$preset: BUILD FAILED"$'\n'

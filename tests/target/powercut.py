@@ -245,6 +245,12 @@ def main():
               % (kills, time.monotonic() - t0, sent, len(acked), len(counts), len(lost),
                  len(dups), len(verifies) + 1, b["delivered"], b["queued"], b["dead_letter"]))
         print("last verify: %s" % last)
+        boot_test.record_summary(build, "target powercut (seed %d): %d power cuts in %.0f s: %d "
+                                 "acknowledged, %d on the mock, %d lost, %d stored twice, verify "
+                                 "healthy at all %d boots; last verify: %s"
+                                 % (seed, kills, time.monotonic() - t0, len(acked), len(counts),
+                                    len(lost), len(dups), len(verifies) + 1,
+                                    last.split(" ", 2)[2]))
         print("the last boot's console (drain, clean stop, verify):")
         print("\n".join("    " + l for l in g.lines[-12:] if l and not l.startswith("busybox:")))
         if lost or dups:
