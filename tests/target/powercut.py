@@ -225,6 +225,7 @@ def main():
         g = Guest(image_dir, pflash, share, free_port(), mock.port, drain=True)
         try:
             verifies.append(verify_line(g.wait_for("TS-VERIFY", 180), a.kills))
+            print("started by the init script: %s" % g.wait_for("TS-DAEMON", 60))
             status = json.loads(g.wait_for("TS-STATUS", 600).split(" ", 1)[1])
             g.wait_for("TS-STOPPED rc=0", 60)
             last = verify_line(g.wait_for("TS-VERIFY", 120), a.kills + 1)

@@ -90,8 +90,15 @@ while [ "${#queue[@]}" -gt 0 ]; do
   done
 done
 cp -L "$sysroot/lib/ld-linux-armhf.so.3" "$root/lib/"
-echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
-echo "root:x:0:" > "$root/etc/group"
+# The service as the field issue packages it: its BusyBox/SysV init script and its user.
+mkdir -p "$root/etc/init.d"
+sed -e "s#@TILLSYNC_SBINDIR@#/usr/sbin#g" -e "s#@TILLSYNC_BINDIR@#/usr/bin#g" \
+    -e "s#@TILLSYNC_CONFDIR@#/etc/tillsync#g" "$repo/toolchain/packaging/tillsync.init.in" \
+    > "$root/etc/init.d/tillsync"
+chmod 755 "$root/etc/init.d/tillsync"
+printf 'root:x:0:0:root:/:/bin/sh\ntillsync:x:100:100:tillsync:/var/lib/tillsync:/bin/sh\n' \
+  > "$root/etc/passwd"
+printf 'root:x:0:\ntillsync:x:100:\n' > "$root/etc/group"
 
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) > "$out/initrd.gz.tmp"
 mv "$out/initrd.gz.tmp" "$out/initrd.gz"

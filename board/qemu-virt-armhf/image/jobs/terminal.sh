@@ -13,9 +13,15 @@ cfg="--config /etc/tillsync/tillsync.json"
 tillsyncctl $cfg verify > /tmp/verify.log 2>&1
 echo "TS-VERIFY rc=$? $(grep -E '^(verdict|records|backend|wear|customer)' /tmp/verify.log | tr -s ' ' | tr '\n' ';')"
 /usr/libexec/tillsync/tcp_relay 8443 tcp:10.0.2.100:443 &
-tillsyncd $cfg > /tmp/daemon.log 2>&1 &
-daemon=$!
-for i in $(seq 1 100); do [ -S /run/tillsync/pos.sock ] && break; sleep 0.1; done
+# Started as on a terminal: the service's init script, the daemon as user tillsync (its keys
+# and the journal's device given to it, as the package and a board's udev rule would).
+chown tillsync:tillsync /etc/tillsync/glu.key /etc/tillsync/device.key "$TS_JOURNAL_MTD"
+touch /tmp/daemon.log && chown tillsync /tmp/daemon.log
+TILLSYNC_LOG_FILE=/tmp/daemon.log /etc/init.d/tillsync start || echo "TS-FAIL the init script did not start the daemon"
+for p in /proc/[0-9]*; do
+  [ "$(cat $p/comm 2>/dev/null)" = tillsyncd ] &&
+    echo "TS-DAEMON pid ${p#/proc/} uid $(awk '/^Uid:/ {print $2}' $p/status) nice $(cut -d' ' -f19 $p/stat)"
+done
 /usr/libexec/tillsync/tcp_relay 7000 unix:/run/tillsync/pos.sock &
 echo "TS-READY"
 if grep -q ts.debug /proc/cmdline; then  # by hand: what the daemon says, every 5 s
@@ -32,7 +38,7 @@ for i in $(seq 1 600); do
   sleep 0.5
 done
 echo "TS-STATUS $(cat /tmp/status.json)"
-kill -TERM $daemon; wait $daemon
+TILLSYNC_LOG_FILE=/tmp/daemon.log /etc/init.d/tillsync stop
 echo "TS-STOPPED rc=$?"
 tillsyncctl $cfg verify > /tmp/verify.log 2>&1
 echo "TS-VERIFY rc=$? $(grep -E '^(verdict|records|backend|wear|customer)' /tmp/verify.log | tr -s ' ' | tr '\n' ';')"
