@@ -171,37 +171,17 @@ static void utc_now(char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: tillsyncctl --config PATH export FILE [--passphrase-file F] "
-                    "[--key DEVICE_KEY_FILE]\n");
-    return CTL_EXIT_USAGE;
-}
-
 static int run_export(struct ctl *ctl, int argc, char **argv)
 {
     static struct config cfg;
     static struct journal j;
-    const char *file = NULL, *pass_file = NULL, *key_opt = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc)
-            pass_file = argv[++i];
-        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
-            key_opt = argv[++i];
-        else if (argv[i][0] != '-' && !file)
-            file = argv[i];
-        else
-            return usage();
-    }
-    if (!file)
-        return usage();
-    if (ctl_load_config(ctl, &cfg) != 0)
-        return CTL_EXIT_USAGE;
-    char key_path[PATH_MAX], passphrase[1024] = "", err[512];
-    if (reflash_key_path(&cfg, key_opt, key_path, sizeof key_path) != 0)
-        return CTL_EXIT_USAGE;
-    if (pass_file && reflash_passphrase(pass_file, passphrase, sizeof passphrase) != 0)
-        return CTL_EXIT_USAGE;
+    static struct reflash_args ra; /* the passphrase: wiped once used */
+    int arc = reflash_args(ctl, argc, argv, 0,
+                           "export FILE [--passphrase-file F] [--key DEVICE_KEY_FILE]", &cfg, &ra);
+    if (arc != 0)
+        return arc;
+    const char *file = ra.file, *pass_file = ra.pass_file;
+    char *key_path = ra.key_path, *passphrase = ra.passphrase, err[512];
     struct stat st;
     if (access(file, F_OK) == 0) {
         fprintf(stderr, "tillsyncctl: %s already exists: choose another name, or remove it first\n",
@@ -367,7 +347,7 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
         memset(payload, 0, strlen(payload)); /* it held the customers in the clear */
         free(payload);
     }
-    memset(passphrase, 0, sizeof passphrase);
+    memset(ra.passphrase, 0, sizeof ra.passphrase);
     device_key_clear(&key);
     if (rc) {
         fprintf(stderr, "tillsyncctl: export: %s\n", payload ? err : "out of memory");

@@ -357,43 +357,21 @@ static int dry_run(const struct config *cfg, struct file_in *f, struct hal_flash
     return rc;
 }
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: tillsyncctl --config PATH import FILE [--passphrase-file F] "
-                    "[--key DEVICE_KEY_FILE] [--force-terminal] [--resend]\n");
-    return CTL_EXIT_USAGE;
-}
-
 static int run_import(struct ctl *ctl, int argc, char **argv)
 {
     static struct config cfg;
     static struct journal j;
     static struct device_key key;
-    const char *file = NULL, *pass_file = NULL, *key_opt = NULL;
-    int force_terminal = 0, resend = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc)
-            pass_file = argv[++i];
-        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
-            key_opt = argv[++i];
-        else if (strcmp(argv[i], "--force-terminal") == 0)
-            force_terminal = 1;
-        else if (strcmp(argv[i], "--resend") == 0)
-            resend = 1;
-        else if (argv[i][0] != '-' && !file)
-            file = argv[i];
-        else
-            return usage();
-    }
-    if (!file)
-        return usage();
-    if (ctl_load_config(ctl, &cfg) != 0)
-        return CTL_EXIT_USAGE;
-    char key_path[PATH_MAX], passphrase[1024] = "", err[512];
-    if (reflash_key_path(&cfg, key_opt, key_path, sizeof key_path) != 0)
-        return CTL_EXIT_USAGE;
-    if (pass_file && reflash_passphrase(pass_file, passphrase, sizeof passphrase) != 0)
-        return CTL_EXIT_USAGE;
+    static struct reflash_args ra; /* the passphrase: wiped once used */
+    int arc = reflash_args(
+        ctl, argc, argv, 1,
+        "import FILE [--passphrase-file F] [--key DEVICE_KEY_FILE] [--force-terminal] [--resend]",
+        &cfg, &ra);
+    if (arc != 0)
+        return arc;
+    const char *file = ra.file, *pass_file = ra.pass_file;
+    char *key_path = ra.key_path, *passphrase = ra.passphrase, err[512];
+    int force_terminal = ra.force_terminal, resend = ra.resend;
     struct stat st;
     int have_key = stat(key_path, &st) == 0;
     if (have_key && device_key_load(key_path, 0, &key, err, sizeof err) < 0) {
@@ -411,7 +389,7 @@ static int run_import(struct ctl *ctl, int argc, char **argv)
     enum export_open_result o = export_open(raw, raw_len, &key, pass_file ? passphrase : NULL,
                                             &payload, &payload_len, &h, err, sizeof err);
     free(raw);
-    memset(passphrase, 0, sizeof passphrase);
+    memset(ra.passphrase, 0, sizeof ra.passphrase);
     if (o != EXPORT_OPENED) {
         fprintf(stderr, "tillsyncctl: %s: refused: %s; nothing imported\n", file, err);
         device_key_clear(&key);

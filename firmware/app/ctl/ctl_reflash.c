@@ -57,6 +57,35 @@ void reflash_unmount(struct hal_flash *flash, struct journal *j)
     hal_flash_close(flash);
 }
 
+int reflash_args(struct ctl *ctl, int argc, char **argv, int import, const char *usage,
+                 struct config *cfg, struct reflash_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc)
+            a->pass_file = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+            a->key_opt = argv[++i];
+        else if (import && strcmp(argv[i], "--force-terminal") == 0)
+            a->force_terminal = 1;
+        else if (import && strcmp(argv[i], "--resend") == 0)
+            a->resend = 1;
+        else if (argv[i][0] != '-' && !a->file)
+            a->file = argv[i];
+        else
+            a->file = NULL, i = argc; /* a usage error */
+    }
+    if (!a->file) {
+        fprintf(stderr, "usage: tillsyncctl --config PATH %s\n", usage);
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl_load_config(ctl, cfg) != 0 ||
+        reflash_key_path(cfg, a->key_opt, a->key_path, sizeof a->key_path) != 0 ||
+        (a->pass_file && reflash_passphrase(a->pass_file, a->passphrase, sizeof a->passphrase)))
+        return CTL_EXIT_USAGE;
+    return 0;
+}
+
 int reflash_key_path(const struct config *cfg, const char *opt, char *out, size_t cap)
 {
     if (opt) {

@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <limits.h>
+
 #include "config.h"
+#include "ctl.h"
 #include "export_seal.h"
 #include "journal.h"
 
@@ -21,6 +24,20 @@ int reflash_mount(const struct config *cfg, int read_only, struct hal_flash **fl
 void reflash_unmount(struct hal_flash *flash, struct journal *j);
 /* Mounts the journal on a device already open. Returns 0, or the exit status after saying why. */
 int reflash_mount_on(const struct config *cfg, struct hal_flash *flash, struct journal *j);
+
+/* What export and import are told: FILE, [--passphrase-file F], [--key FILE], and import's
+ * --force-terminal and --resend; with the configuration loaded, the key's path resolved and the
+ * passphrase read. */
+struct reflash_args {
+    const char *file, *pass_file, *key_opt;
+    int force_terminal, resend;
+    char key_path[PATH_MAX];
+    char passphrase[1024]; /* "" without --passphrase-file; wipe it after use */
+};
+/* Parses argv (argv[0] the command), loads cfg. import: the two import-only flags are accepted.
+ * usage is printed on a usage error. Returns 0, or the exit status after printing why. */
+int reflash_args(struct ctl *ctl, int argc, char **argv, int import, const char *usage,
+                 struct config *cfg, struct reflash_args *a);
 
 /* The device key file: --key FILE, else the configuration's device_key_file (as the daemon).
  * Returns 0, or -1 after printing why. */
