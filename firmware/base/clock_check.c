@@ -1,47 +1,13 @@
 #include "clock_check.h"
 
+#include "civil_date.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #ifndef TILLSYNC_BUILD_EPOCH
 #error "TILLSYNC_BUILD_EPOCH comes from CMake (firmware/base/CMakeLists.txt)"
 #endif
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-/* n decimal digits at s, or -1 */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
 
 static int valid_civil(int y, int mo, int d, int h, int mi, int se)
 {
@@ -54,7 +20,7 @@ static int valid_civil(int y, int mo, int d, int h, int mi, int se)
 static int64_t epoch_of(int y, int mo, int d, int h, int mi, int se)
 {
     /* a leap second (:60) is the next minute's :00, as UTC arithmetic has it */
-    return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+    return civil_days_from_date(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
 }
 
 int clock_parse_rfc3339(const char *s, int64_t *out)
@@ -62,8 +28,8 @@ int clock_parse_rfc3339(const char *s, int64_t *out)
     if (!s || strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
         s[13] != ':' || s[16] != ':')
         return -1;
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2),
-        mi = digits(s + 14, 2), se = digits(s + 17, 2);
+    int y = civil_digits(s, 4), mo = civil_digits(s + 5, 2), d = civil_digits(s + 8, 2),
+        h = civil_digits(s + 11, 2), mi = civil_digits(s + 14, 2), se = civil_digits(s + 17, 2);
     if (!valid_civil(y, mo, d, h, mi, se))
         return -1;
     const char *p = s + 19;
@@ -78,7 +44,7 @@ int clock_parse_rfc3339(const char *s, int64_t *out)
     if ((*p == 'Z' || *p == 'z') && !p[1]) {
         offset = 0;
     } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+        int oh = civil_digits(p + 1, 2), om = civil_digits(p + 4, 2);
         if (oh < 0 || oh > 23 || om < 0 || om > 59)
             return -1;
         offset = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
@@ -103,7 +69,7 @@ static int time_of(const char *s, int *h, int *mi, int *se)
 {
     if (s[2] != ':' || s[5] != ':')
         return -1;
-    *h = digits(s, 2), *mi = digits(s + 3, 2), *se = digits(s + 6, 2);
+    *h = civil_digits(s, 2), *mi = civil_digits(s + 3, 2), *se = civil_digits(s + 6, 2);
     return *h < 0 || *mi < 0 || *se < 0 ? -1 : 0;
 }
 
@@ -125,7 +91,7 @@ int clock_parse_http_date(const char *s, int64_t *out)
         if (p[0] != ' ' || p[3] != ' ' || p[7] != ' ' || p[12] != ' ' || p[21] != ' ' ||
             strncmp(p + 22, "GMT", 3) != 0)
             return -1;
-        d = digits(p + 1, 2), mo = month_of(p + 4), y = digits(p + 8, 4);
+        d = civil_digits(p + 1, 2), mo = month_of(p + 4), y = civil_digits(p + 8, 4);
         if (time_of(p + 13, &h, &mi, &se) != 0)
             return -1;
     } else if (comma && comma - s >= 6 && comma - s <= 9) {
@@ -135,7 +101,7 @@ int clock_parse_http_date(const char *s, int64_t *out)
         if ((size_t)(p - s) + 23 != len || p[0] != ' ' || p[3] != '-' || p[7] != '-' ||
             p[10] != ' ' || p[19] != ' ' || strncmp(p + 20, "GMT", 3) != 0)
             return -1;
-        d = digits(p + 1, 2), mo = month_of(p + 4), y = digits(p + 8, 2);
+        d = civil_digits(p + 1, 2), mo = month_of(p + 4), y = civil_digits(p + 8, 2);
         if (y < 0 || time_of(p + 11, &h, &mi, &se) != 0)
             return -1;
         y += y < 70 ? 2000 : 1900;
@@ -144,8 +110,8 @@ int clock_parse_http_date(const char *s, int64_t *out)
         if (s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ')
             return -1;
         mo = month_of(s + 4);
-        d = s[8] == ' ' ? digits(s + 9, 1) : digits(s + 8, 2);
-        y = digits(s + 20, 4);
+        d = s[8] == ' ' ? civil_digits(s + 9, 1) : civil_digits(s + 8, 2);
+        y = civil_digits(s + 20, 4);
         if (time_of(s + 11, &h, &mi, &se) != 0)
             return -1;
     } else {
@@ -176,7 +142,7 @@ void clock_describe_sale(char *out, size_t cap, const char *ref, const char *at,
 {
     int64_t y;
     unsigned m, d;
-    civil_from_days(built_s / 86400, &y, &m, &d);
+    civil_date_from_days(built_s / 86400, &y, &m, &d);
     if (v == CLOCK_BEFORE_BUILD)
         snprintf(out, cap, "%s at %s is before this firmware was built (%04lld-%02u-%02u)", ref, at,
                  (long long)y, m, d);

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "backend.h"
+#include "civil_date.h"
 #include "contact_cache.h"
 
 #define GB_NAME_MAX     255 /* characters, StoreContactRequest's maxLength for either name */
@@ -174,41 +175,6 @@ static void amount_text(char *out, size_t cap, long long minor, const char *cur)
         snprintf(out, cap, "%s %lld.%0*lld", cur, minor / unit, e, minor % unit);
 }
 
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
-static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (long long)yoe + era * 400 + (*m <= 2);
-}
-
 /*
  * The sale's `at` (RFC 3339, checked at intake) as occurred_at, in UTC to the second
  * ("2026-04-07T18:45:00Z"), and its offset as timezone ("+01:00"; "Z" is "+00:00"). Returns 0,
@@ -218,8 +184,8 @@ static int utc_of(const char *at, char *utc, size_t cap, char tz[7])
 {
     if (!at || strlen(at) < 20)
         return -1;
-    int y = digits(at, 4), mo = digits(at + 5, 2), d = digits(at + 8, 2), h = digits(at + 11, 2),
-        mi = digits(at + 14, 2), se = digits(at + 17, 2);
+    int y = civil_digits(at, 4), mo = civil_digits(at + 5, 2), d = civil_digits(at + 8, 2),
+        h = civil_digits(at + 11, 2), mi = civil_digits(at + 14, 2), se = civil_digits(at + 17, 2);
     if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || mi < 0 || se < 0)
         return -1;
     const char *p = at + 19;
@@ -230,7 +196,7 @@ static int utc_of(const char *at, char *utc, size_t cap, char tz[7])
     if ((*p == 'Z' || *p == 'z') && !p[1]) {
         strcpy(tz, "+00:00");
     } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+        int oh = civil_digits(p + 1, 2), om = civil_digits(p + 4, 2);
         if (oh < 0 || om < 0)
             return -1;
         offset = (*p == '-' ? -1 : 1) * (oh * 3600L + om * 60L);
@@ -240,14 +206,15 @@ static int utc_of(const char *at, char *utc, size_t cap, char tz[7])
         return -1;
     }
     /* A leap second (:60) becomes the next minute's :00, as UTC arithmetic has it. */
-    long long t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600LL + mi * 60LL +
-                  se - offset;
-    long long days = (t >= 0 ? t : t - 86399) / 86400, secs = t - days * 86400, uy;
+    long long t = civil_days_from_date(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600LL +
+                  mi * 60LL + se - offset;
+    long long days = (t >= 0 ? t : t - 86399) / 86400, secs = t - days * 86400;
+    int64_t uy;
     unsigned um, ud;
-    civil_from_days(days, &uy, &um, &ud);
+    civil_date_from_days(days, &uy, &um, &ud);
     if (uy < 0 || uy > 9999)
         return -1;
-    snprintf(utc, cap, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", uy, um, ud, secs / 3600,
+    snprintf(utc, cap, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", (long long)uy, um, ud, secs / 3600,
              secs / 60 % 60, secs % 60);
     return 0;
 }
